@@ -1,0 +1,86 @@
+import { engine } from '../engine/engine.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { Tape } from './tape.ts';
+import './rules/index.ts';
+
+export interface ValueAndGrads {
+  value: Tensor;
+  grads: Tensor[];
+}
+
+/**
+ * The general form: run `fn` on a tape; it returns the target value and the tensors
+ * to differentiate with respect to, which may be intermediate tensors it computed
+ * (Grad-CAM's conv-layer output) or inputs it closed over. Every other tensor
+ * created inside is disposed; value and grads are the caller's.
+ *
+ *   const { value, grads: [dA] } = gradientsOf(() => {
+ *     const A = features(x); const score = head(A);
+ *     return { value: score, wrt: [A] };
+ *   });
+ */
+export function gradientsOf(fn: () => { value: Tensor; wrt: readonly Tensor[] }, dy?: Tensor): ValueAndGrads {
+  return engine.tidy(() => {
+    const tape = new Tape();
+    try {
+      const { value, wrt } = tape.record(fn);
+      const grads = tape.gradient(value, wrt, dy);
+      return { value, grads };
+    } finally {
+      tape.dispose();
+    }
+  });
+}
+
+/** f's value and its gradients with respect to every argument. */
+export function valueAndGrads(f: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) => ValueAndGrads {
+  return (...xs) => gradientsOf(() => ({ value: f(...xs), wrt: xs }));
+}
+
+/** f's value and its gradient with respect to its single argument. */
+export function valueAndGrad(f: (x: Tensor) => Tensor): (x: Tensor) => { value: Tensor; grad: Tensor } {
+  return (x) => {
+    const { value, grads } = gradientsOf(() => ({ value: f(x), wrt: [x] }));
+    return { value, grad: grads[0] };
+  };
+}
+
+/** The gradient of f (summed over its output if not scalar) with respect to x. */
+export function grad(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
+  return (x) => {
+    const { value, grad: g } = valueAndGrad(f)(x);
+    value.dispose();
+    return g;
+  };
+}
+
+export function grads(f: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) => Tensor[] {
+  return (...xs) => {
+    const { value, grads: g } = valueAndGrads(f)(...xs);
+    value.dispose();
+    return g;
+  };
+}
+
+/**
+ * The Keras-backend idiom `K.function([input], [loss, grads])` in one call: a function
+ * from an input tensor to host arrays of the loss and of each gradient. `build`
+ * receives the input and returns the loss and the tensors to differentiate with
+ * respect to (the input itself, or intermediate tensors).
+ */
+export function lossAndGradsFunction(
+  build: (input: Tensor) => { loss: Tensor; wrt: readonly Tensor[] },
+): (input: Tensor) => Promise<{ loss: Float32Array; grads: Float32Array[] }> {
+  return async (input) => {
+    const { value, grads: g } = gradientsOf(() => {
+      const { loss, wrt } = build(input);
+      return { value: loss, wrt };
+    });
+    try {
+      return { loss: await value.data(), grads: await Promise.all(g.map((t) => t.data())) };
+    } finally {
+      value.dispose();
+      for (const t of g) t.dispose();
+    }
+  };
+}

@@ -1,0 +1,6 @@
+/** Loads every gradient rule into the registry. */
+import './elementwise.ts';
+import './reduce.ts';
+import './shape.ts';
+import './linear.ts';
+import './pool_softmax.ts';

@@ -1,0 +1,9 @@
+/** convscope's public API: the engine, its ops, autodiff, and (later) models and visualizations. */
+export { engine, tidy, keep, dispose, setBackend, getBackend, memory } from './engine/engine.ts';
+export { Tensor } from './engine/tensor.ts';
+export type { Backend } from './engine/backend.ts';
+export * from './engine/ops/index.ts';
+export { gradientsOf, valueAndGrads, valueAndGrad, grad, grads, lossAndGradsFunction } from './autodiff/api.ts';
+export { Tape } from './autodiff/tape.ts';
+export { checkGradients } from './autodiff/gradcheck.ts';
+import './kernels/reference/index.ts';
