@@ -106,7 +106,10 @@ export class Tape implements OpObserver {
           if (!toTarget.has(id)) continue;
           const fn = n.rule.inputs[name];
           if (!fn) throw new Error(`autodiff: op '${n.op}' has no gradient with respect to its input '${name}'`);
-          const gi = fn({ dy: g, saved: n.saved, attrs: n.attrs, shapes: n.shapes });
+          let gi = fn({ dy: g, saved: n.saved, attrs: n.attrs, shapes: n.shapes });
+          // A rule may pass dy (or a saved tensor) straight through: give it its own
+          // handle on the buffer so that disposing one does not dispose the other.
+          if (gi === g || Object.values(n.saved).includes(gi)) gi = engine.retain(gi, true);
           if (!sameShape(gi.shape, n.shapes[name])) {
             throw new Error(`autodiff: gradient rule of '${n.op}' gave ${shapeString(gi.shape)} for input '${name}' of shape ${shapeString(n.shapes[name])}`);
           }

@@ -67,8 +67,8 @@ class Engine {
   // ---- tensors and memory ----
 
   /** Wraps a buffer in a new tensor, taking one reference on the buffer. */
-  wrap(handle: DataHandle, shape: Shape, track = true): Tensor {
-    const t = new Tensor(handle, shape);
+  wrap(handle: DataHandle, shape: Shape, track = true, aliasOf?: number): Tensor {
+    const t = new Tensor(handle, shape, aliasOf);
     this.refCounts.set(handle, (this.refCounts.get(handle) ?? 0) + 1);
     this.live.add(t);
     if (track) this.scopes[this.scopes.length - 1]?.add(t);
@@ -139,7 +139,7 @@ class Engine {
    */
   retain(t: Tensor, inScope = false): Tensor {
     t.assertLive('retain');
-    return this.wrap(t.handle, t.shape, inScope);
+    return this.wrap(t.handle, t.shape, inScope, t.id);
   }
 
   // ---- ops ----

@@ -18,13 +18,18 @@ let nextId = 0;
  * when done, or create it inside `tidy`, which disposes what the function did not return.
  */
 export class Tensor {
-  readonly id = nextId++;
+  /**
+   * Identity for autodiff. A second handle on the same tensor (engine.retain) keeps
+   * the id, so a tape sees ops on it as ops on the original.
+   */
+  readonly id: number;
   readonly shape: readonly number[];
   readonly size: number;
   readonly handle: DataHandle;
   private disposedFlag = false;
 
-  constructor(handle: DataHandle, shape: Shape) {
+  constructor(handle: DataHandle, shape: Shape, aliasOf?: number) {
+    this.id = aliasOf ?? nextId++;
     this.shape = Object.freeze([...shape]);
     this.size = sizeOf(shape);
     if (this.size !== handle.size) {

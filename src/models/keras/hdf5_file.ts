@@ -1,0 +1,395 @@
+/**
+ * Opening HDF5 files with h5wasm, and reading the attribute shapes Keras
+ * writes, robustly.
+ *
+ * Two h5wasm builds are used:
+ * - a path (Node only) opens through `h5wasm/node`, whose file system is the
+ *   host's (NODERAWFS), so a 553 MB file is read dataset by dataset;
+ * - bytes (ArrayBuffer / Uint8Array) go into the in-memory file system
+ *   (MEMFS) of the plain `h5wasm` ESM build, exactly as in a browser; that
+ *   build also runs in Node, so the browser path is tested there.
+ *
+ * Files are always closed and temporary MEMFS files always unlinked
+ * (try/finally). Before opening, the HDF5 signature and the superblock's
+ * end-of-file address are checked in JS, so a non-HDF5 or truncated file
+ * gives one clear message instead of HDF5's diagnostic dump.
+ */
+import type { Dataset, File as H5File, Group } from 'h5wasm';
+import { KerasFileError } from './spec.ts';
+
+/** The h5wasm module namespace (both builds share this API). */
+export type H5Lib = typeof import('h5wasm').default;
+/** What `await h5.ready` returns (the Emscripten module with `FS`). */
+export type H5Module = Awaited<H5Lib['ready']>;
+/** An HDF5 object that carries attributes. */
+export type H5Object = Group | Dataset;
+export type { Dataset as H5Dataset, Group as H5Group, H5File };
+
+/** Where a file comes from: a host path (Node), or its bytes. */
+export type Hdf5Source = string | ArrayBuffer | Uint8Array;
+
+interface Loaded {
+  h5: H5Lib;
+  module: H5Module;
+}
+
+let nodeLib: Promise<Loaded> | undefined;
+let memLib: Promise<Loaded> | undefined;
+
+async function load(specifier: string): Promise<Loaded> {
+  // A variable specifier keeps bundlers from pulling the Node build into a browser bundle.
+  const mod = (await import(/* @vite-ignore */ specifier)) as { default: H5Lib };
+  const h5 = mod.default;
+  const module = await h5.ready;
+  return { h5, module };
+}
+
+/** The h5wasm build that reads and writes host paths (Node only). */
+export function h5wasmNode(): Promise<Loaded> {
+  nodeLib ??= load('h5wasm/node');
+  return nodeLib;
+}
+
+/** The h5wasm build with an in-memory file system (browser, and Node for bytes). */
+export function h5wasmMemory(): Promise<Loaded> {
+  memLib ??= load('h5wasm');
+  return memLib;
+}
+
+/** Context given to the callback of {@link withHdf5File}. */
+export interface Hdf5Context {
+  /** The open file (read-only). */
+  file: H5File;
+  /** Name used in error messages. */
+  fileName: string;
+}
+
+const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+let tempCounter = 0;
+
+/** Random access to the first bytes of a file (for the header check). */
+interface ByteReader {
+  size: number;
+  read(offset: number, length: number): Uint8Array;
+}
+
+/**
+ * Check that the bytes are an HDF5 file and not truncated: the 8-byte
+ * signature at 0, 512, 1024, 2048, ... (HDF5 allows a user block), then the
+ * superblock's end-of-file address against the real size. Throws a
+ * {@link KerasFileError} naming the file.
+ */
+function checkHeader(reader: ByteReader, fileName: string): void {
+  if (reader.size < HDF5_SIGNATURE.length) {
+    throw new KerasFileError(
+      `not an HDF5 file (only ${reader.size} bytes; a Keras .h5 file starts with the HDF5 signature)`,
+      fileName,
+    );
+  }
+  let at = -1;
+  for (let offset = 0; offset + 8 <= reader.size; offset = offset === 0 ? 512 : offset * 2) {
+    const sig = reader.read(offset, 8);
+    if (HDF5_SIGNATURE.every((b, i) => sig[i] === b)) {
+      at = offset;
+      break;
+    }
+  }
+  if (at < 0) {
+    throw new KerasFileError('not an HDF5 file (no HDF5 signature found)', fileName);
+  }
+  const head = reader.read(at, Math.min(96, reader.size - at));
+  const version = head[8];
+  let sizeOfOffsets: number;
+  let eofPos: number;
+  if (version === 0 || version === 1) {
+    sizeOfOffsets = head[13];
+    eofPos = (version === 0 ? 24 : 28) + 2 * sizeOfOffsets;
+  } else if (version === 2 || version === 3) {
+    sizeOfOffsets = head[9];
+    eofPos = 12 + 2 * sizeOfOffsets;
+  } else {
+    return; // unknown superblock version: let the HDF5 library judge
+  }
+  if (![2, 4, 8].includes(sizeOfOffsets) || eofPos + sizeOfOffsets > head.length) {
+    throw new KerasFileError(
+      `truncated or corrupt HDF5 file (the superblock is incomplete: ${reader.size} bytes)`,
+      fileName,
+    );
+  }
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const readAddr = (pos: number): number | undefined => {
+    if (sizeOfOffsets === 2) return view.getUint16(pos, true);
+    if (sizeOfOffsets === 4) {
+      const v = view.getUint32(pos, true);
+      return v === 0xffffffff ? undefined : v;
+    }
+    const v = view.getBigUint64(pos, true);
+    return v === 0xffffffffffffffffn ? undefined : Number(v);
+  };
+  const base = readAddr(eofPos - 2 * sizeOfOffsets) ?? 0;
+  const eof = readAddr(eofPos);
+  if (eof !== undefined && base + eof > reader.size) {
+    throw new KerasFileError(
+      `truncated HDF5 file: it has ${reader.size} bytes but its superblock says ${base + eof}`,
+      fileName,
+    );
+  }
+}
+
+/** Shorten HDF5's error stack to its innermost message. */
+function hdf5Message(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const lines = [...text.matchAll(/#\d+: .*? in ([A-Za-z0-9_]+)\(\): (.*)/g)];
+  if (lines.length > 0) {
+    const last = lines[lines.length - 1];
+    return `${last[2].trim()} (${last[1]})`;
+  }
+  return text.split('\n')[0].slice(0, 300);
+}
+
+/**
+ * Run `fn` on the open file and always close it (and unlink the temporary
+ * in-memory copy). While `fn` runs, HDF5 errors throw (h5wasm's throwing
+ * error handler) instead of being printed. `fn` must be synchronous: the
+ * error handler is global to the wasm module.
+ */
+export async function withHdf5File<T>(
+  source: Hdf5Source,
+  fn: (ctx: Hdf5Context) => T,
+  opts: { fileName?: string } = {},
+): Promise<T> {
+  if (typeof source === 'string') {
+    const fileName = opts.fileName ?? source;
+    const fs = await import('node:fs');
+    let fd: number;
+    try {
+      fd = fs.openSync(source, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new KerasFileError(
+        code === 'ENOENT' ? 'file not found' : `cannot open file (${code ?? String(err)})`,
+        fileName,
+      );
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      checkHeader(
+        {
+          size,
+          read(offset, length) {
+            const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+            fs.readSync(fd, buf, 0, buf.length, offset);
+            return buf;
+          },
+        },
+        fileName,
+      );
+    } finally {
+      fs.closeSync(fd);
+    }
+    const { h5, module } = await h5wasmNode();
+    return runOpen(h5, module, source, fileName, fn);
+  }
+  const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+  const fileName = opts.fileName ?? '<in-memory .h5>';
+  checkHeader(
+    { size: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) },
+    fileName,
+  );
+  const { h5, module } = await h5wasmMemory();
+  const tmp = `/convscope_${randomTag()}_${++tempCounter}.h5`;
+  module.FS.writeFile(tmp, bytes);
+  try {
+    return runOpen(h5, module, tmp, fileName, fn);
+  } finally {
+    try {
+      module.FS.unlink(tmp);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function randomTag(): string {
+  return Math.floor(Math.random() * 0xffffffff).toString(16);
+}
+
+function runOpen<T>(h5: H5Lib, module: H5Module, path: string, fileName: string, fn: (ctx: Hdf5Context) => T): T {
+  module.activate_throwing_error_handler();
+  try {
+    let file: H5File;
+    try {
+      file = new h5.File(path, 'r');
+    } catch (err) {
+      throw new KerasFileError(`the HDF5 library cannot open it: ${hdf5Message(err)}`, fileName);
+    }
+    if (file.file_id < 0n) {
+      throw new KerasFileError('the HDF5 library cannot open it (corrupt file?)', fileName);
+    }
+    try {
+      return fn({ file, fileName });
+    } catch (err) {
+      if (err instanceof KerasFileError) throw err;
+      if (err instanceof Error && /HDF5|#\d{3}:/.test(err.message)) {
+        throw new KerasFileError(`HDF5 read error: ${hdf5Message(err)}`, fileName);
+      }
+      throw err;
+    } finally {
+      try {
+        file.close();
+      } catch {
+        // a file whose open half-failed: nothing more to release
+      }
+    }
+  } finally {
+    module.deactivate_throwing_error_handler();
+  }
+}
+
+/** Number of files the loaded h5wasm modules currently hold open (for leak tests). */
+export async function openFileCount(): Promise<number> {
+  let n = 0;
+  for (const p of [nodeLib, memLib]) {
+    if (!p) continue;
+    const { module } = await p;
+    const streams = (module.FS as unknown as { streams?: unknown[] }).streams ?? [];
+    // fds 0-2 are the standard streams
+    n += streams.filter((s, i) => s != null && i > 2).length;
+  }
+  return n;
+}
+
+/** Temporary files left in the in-memory file system (for leak tests). */
+export async function memoryFsTempFiles(): Promise<string[]> {
+  if (!memLib) return [];
+  const { module } = await memLib;
+  return (module.FS.readdir('/') as string[]).filter((n) => n.startsWith('convscope_'));
+}
+
+// ---------------------------------------------------------------------------
+// Attribute and dataset helpers
+
+/** 'Group' / 'Dataset' / ... without `instanceof` (the two builds have distinct classes). */
+function entityType(e: unknown): string | undefined {
+  return e && typeof e === 'object' ? String((e as { type?: unknown }).type) : undefined;
+}
+
+/** The group at `path` below `parent` ('a/b' is a nested path), or null. */
+export function getGroup(parent: Group, path: string): Group | null {
+  const e = parent.get(path);
+  return entityType(e) === 'Group' ? (e as Group) : null;
+}
+
+/** The dataset at `path` below `parent`, or null. */
+export function getDataset(parent: Group, path: string): Dataset | null {
+  const e = parent.get(path);
+  return entityType(e) === 'Dataset' ? (e as Dataset) : null;
+}
+
+/** Whether the object has an attribute of that name. */
+export function hasAttr(obj: H5Object, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(obj.attrs, name);
+}
+
+const decoder = new TextDecoder();
+
+/** Strip NULL padding (fixed-length strings from older h5py) and decode bytes. */
+function toStr(v: unknown): string | undefined {
+  if (typeof v === 'string') return v.replace(/\0+$/, '');
+  if (v instanceof Uint8Array) {
+    const end = v.indexOf(0);
+    return decoder.decode(end >= 0 ? v.subarray(0, end) : v);
+  }
+  return undefined;
+}
+
+/** The raw value of an attribute, or undefined when absent. */
+export function readAttr(obj: H5Object, name: string): unknown {
+  if (!hasAttr(obj, name)) return undefined;
+  return obj.attrs[name].value;
+}
+
+/**
+ * A string attribute, fixed-length NULL-padded or variable-length, scalar or
+ * a one-element array; undefined when absent.
+ */
+export function readStringAttr(obj: H5Object, name: string): string | undefined {
+  const v = readAttr(obj, name);
+  if (v === undefined || v === null) return undefined;
+  const s = toStr(v);
+  if (s !== undefined) return s;
+  if (Array.isArray(v) && v.length === 1) return toStr(v[0]);
+  return undefined;
+}
+
+function toStringList(v: unknown, what: string): string[] {
+  if (v === null || v === undefined) return [];
+  const s = toStr(v);
+  if (s !== undefined) return [s];
+  if (Array.isArray(v)) {
+    return v.map((x) => {
+      const t = toStr(x);
+      if (t === undefined) throw new Error(`attribute ${what} holds a non-string entry`);
+      return t;
+    });
+  }
+  // A weightless layer's `weight_names` is stored by h5py as an empty float64 array.
+  if (ArrayBuffer.isView(v) && (v as unknown as { length: number }).length === 0) return [];
+  throw new Error(`attribute ${what} is not a list of strings`);
+}
+
+/**
+ * A list-of-strings attribute as Keras writes it: one array attribute
+ * `name`, or split across `name0`, `name1`, ... when it outgrew HDF5's 64 KB
+ * object header limit. An empty float64 array (a weightless layer's
+ * `weight_names`) gives []. Undefined when no such attribute exists.
+ */
+export function readStringListAttr(obj: H5Object, name: string): string[] | undefined {
+  if (hasAttr(obj, name)) return toStringList(obj.attrs[name].value, name);
+  if (!hasAttr(obj, `${name}0`)) return undefined;
+  const out: string[] = [];
+  for (let i = 0; hasAttr(obj, `${name}${i}`); i++) {
+    out.push(...toStringList(obj.attrs[`${name}${i}`].value, `${name}${i}`));
+  }
+  return out;
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+/** A numeric dataset as float32 values plus its shape (float64 and float16 are converted). */
+export function readFloat32Dataset(ds: Dataset): { shape: number[]; values: Float32Array } {
+  const meta = ds.metadata;
+  const shape = (meta.shape ?? []).map(Number);
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (meta.type !== 0 && meta.type !== 1) {
+    throw new Error(`dataset ${ds.path} is not numeric (HDF5 type class ${meta.type})`);
+  }
+  if (n === 0) return { shape, values: new Float32Array(0) };
+  const v = ds.value;
+  let values: Float32Array;
+  if (v instanceof Float32Array) values = v;
+  else if (meta.type === 1 && meta.size === 2 && v instanceof Uint8Array) {
+    const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    values = new Float32Array(n);
+    for (let i = 0; i < n; i++) values[i] = halfToFloat(dv.getUint16(2 * i, meta.littleEndian));
+  } else if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+    const arr = v as unknown as ArrayLike<number | bigint>;
+    values = new Float32Array(arr.length);
+    for (let i = 0; i < arr.length; i++) values[i] = Number(arr[i]);
+  } else if (typeof v === 'number' || typeof v === 'bigint') {
+    values = Float32Array.of(Number(v));
+  } else {
+    throw new Error(`dataset ${ds.path}: unsupported value type`);
+  }
+  if (values.length !== n) {
+    throw new Error(`dataset ${ds.path}: ${values.length} values for shape [${shape.join(', ')}]`);
+  }
+  return { shape, values };
+}

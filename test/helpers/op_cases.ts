@@ -1,0 +1,148 @@
+import * as cs from '../../src/index.ts';
+import type { Tensor } from '../../src/engine/tensor.ts';
+import { rand } from './random.ts';
+
+/**
+ * One differentiable computation to check: a function of some inputs and the
+ * recipe for those inputs. The table covers every op with a gradient rule and each
+ * of its inputs, at odd sizes, strides 2, 'same' padding with odd kernels, dilation
+ * and broadcasting. The same table drives the WebGPU backend's checks.
+ */
+export interface OpCase {
+  name: string;
+  /** The ops (by registry name) whose gradient rules this case exercises. */
+  covers: string[];
+  inputs: () => Tensor[];
+  f: (...xs: Tensor[]) => Tensor;
+}
+
+const pos = (shape: number[], seed: number) => rand(shape, seed, 0.5, 2);
+const nz = (shape: number[], seed: number) => rand(shape, seed, -2, 2, 0.2);
+
+export const OP_CASES: OpCase[] = [
+  // ---- unary ----
+  { name: 'relu', covers: ['relu'], inputs: () => [nz([3, 5], 1)], f: (x) => cs.relu(x) },
+  { name: 'sigmoid', covers: ['sigmoid'], inputs: () => [rand([7], 2, -3, 3)], f: (x) => cs.sigmoid(x) },
+  { name: 'tanh', covers: ['tanh'], inputs: () => [rand([2, 3], 3, -2, 2)], f: (x) => cs.tanh(x) },
+  { name: 'exp', covers: ['exp'], inputs: () => [rand([5], 4)], f: (x) => cs.exp(x) },
+  { name: 'log', covers: ['log'], inputs: () => [pos([4, 3], 5)], f: (x) => cs.log(x) },
+  { name: 'sqrt', covers: ['sqrt'], inputs: () => [pos([6], 6)], f: (x) => cs.sqrt(x) },
+  { name: 'square', covers: ['square'], inputs: () => [rand([3, 3], 7)], f: (x) => cs.square(x) },
+  { name: 'abs', covers: ['abs'], inputs: () => [nz([9], 8)], f: (x) => cs.abs(x) },
+  { name: 'neg', covers: ['neg'], inputs: () => [rand([4], 9)], f: (x) => cs.neg(x) },
+  { name: 'clip', covers: ['clip'], inputs: () => [rand([11], 10, -2, 2)], f: (x) => cs.clip(x, -0.77, 0.93) },
+  // ---- binary, same shape and broadcast both ways ----
+  { name: 'add broadcast', covers: ['add'], inputs: () => [rand([2, 3, 4], 11), rand([3, 1], 12)], f: (a, b) => cs.add(a, b) },
+  { name: 'sub broadcast', covers: ['sub'], inputs: () => [rand([4], 13), rand([2, 3, 4], 14)], f: (a, b) => cs.sub(a, b) },
+  { name: 'mul broadcast', covers: ['mul'], inputs: () => [rand([2, 1, 5], 15), rand([3, 1], 16)], f: (a, b) => cs.mul(a, b) },
+  { name: 'div broadcast', covers: ['div'], inputs: () => [rand([3, 4], 17), nz([1, 4], 18)], f: (a, b) => cs.div(a, b) },
+  { name: 'maximum', covers: ['maximum'], inputs: () => [rand([5, 3], 19), rand([5, 3], 20)], f: (a, b) => cs.maximum(a, b) },
+  { name: 'minimum broadcast', covers: ['minimum'], inputs: () => [rand([5, 3], 21), rand([3], 22)], f: (a, b) => cs.minimum(a, b) },
+  {
+    name: 'where',
+    covers: ['where'],
+    inputs: () => [rand([4, 3], 23), rand([4, 3], 24), rand([3], 25)],
+    f: (c, a, b) => cs.where(cs.greater(c, 0), a, b),
+  },
+  // ---- reductions ----
+  { name: 'sum all', covers: ['sum'], inputs: () => [rand([3, 4], 26)], f: (x) => cs.sum(x) },
+  { name: 'sum axes keepDims', covers: ['sum'], inputs: () => [rand([2, 3, 5], 27)], f: (x) => cs.sum(x, [0, 2], true) },
+  { name: 'mean axis', covers: ['sum', 'div'], inputs: () => [rand([2, 3, 5], 28)], f: (x) => cs.mean(x, -1) },
+  { name: 'max axis', covers: ['max'], inputs: () => [rand([4, 5], 29)], f: (x) => cs.max(x, 1) },
+  { name: 'min axes', covers: ['min'], inputs: () => [rand([3, 2, 4], 30)], f: (x) => cs.min(x, [0, 2]) },
+  // ---- shape ----
+  { name: 'reshape', covers: ['reshape'], inputs: () => [rand([2, 6], 31)], f: (x) => cs.mul(cs.reshape(x, [3, -1]), cs.reshape(x, [3, 4])) },
+  { name: 'transpose', covers: ['transpose'], inputs: () => [rand([2, 3, 4], 32)], f: (x) => cs.transpose(x, [2, 0, 1]) },
+  { name: 'slice', covers: ['slice'], inputs: () => [rand([4, 5, 3], 33)], f: (x) => cs.slice(x, [1, 2, 0], [2, -1, 2]) },
+  { name: 'concat', covers: ['concat'], inputs: () => [rand([2, 3], 34), rand([2, 1], 35), rand([2, 2], 36)], f: (a, b, c) => cs.concat([a, b, c], 1) },
+  { name: 'pad', covers: ['pad'], inputs: () => [rand([2, 3], 37)], f: (x) => cs.pad(x, [[1, 0], [2, 3]], 0.5) },
+  { name: 'broadcastTo', covers: ['broadcastTo'], inputs: () => [rand([3, 1], 38)], f: (x) => cs.broadcastTo(x, [2, 3, 4]) },
+  // ---- linear ----
+  { name: 'matmul', covers: ['matmul'], inputs: () => [rand([3, 4], 39), rand([4, 5], 40)], f: (a, b) => cs.matmul(a, b) },
+  { name: 'matmul Aᵀ', covers: ['matmul'], inputs: () => [rand([4, 3], 41), rand([4, 5], 42)], f: (a, b) => cs.matmul(a, b, true, false) },
+  { name: 'matmul Bᵀ', covers: ['matmul'], inputs: () => [rand([3, 4], 43), rand([5, 4], 44)], f: (a, b) => cs.matmul(a, b, false, true) },
+  { name: 'matmul AᵀBᵀ', covers: ['matmul'], inputs: () => [rand([4, 3], 45), rand([5, 4], 46)], f: (a, b) => cs.matmul(a, b, true, true) },
+  { name: 'biasAdd', covers: ['biasAdd'], inputs: () => [rand([2, 3, 3, 4], 47), rand([4], 48)], f: (x, b) => cs.biasAdd(x, b) },
+  { name: 'conv2d valid 3x3', covers: ['conv2d'], inputs: () => [rand([2, 6, 5, 3], 49), rand([3, 3, 3, 4], 50)], f: (x, w) => cs.conv2d(x, w) },
+  {
+    name: 'conv2d same 3x3 stride 2 odd size',
+    covers: ['conv2d'],
+    inputs: () => [rand([1, 7, 9, 2], 51), rand([3, 3, 2, 3], 52)],
+    f: (x, w) => cs.conv2d(x, w, { padding: 'same', strides: 2 }),
+  },
+  {
+    name: 'conv2d same 5x3 kernel',
+    covers: ['conv2d'],
+    inputs: () => [rand([1, 6, 6, 2], 53), rand([5, 3, 2, 2], 54)],
+    f: (x, w) => cs.conv2d(x, w, { padding: 'same' }),
+  },
+  {
+    name: 'conv2d valid stride 2 even kernel',
+    covers: ['conv2d'],
+    inputs: () => [rand([2, 8, 7, 3], 55), rand([2, 2, 3, 2], 56)],
+    f: (x, w) => cs.conv2d(x, w, { strides: [2, 2] }),
+  },
+  {
+    name: 'conv2d same dilation 2',
+    covers: ['conv2d'],
+    inputs: () => [rand([1, 7, 6, 2], 57), rand([3, 3, 2, 3], 58)],
+    f: (x, w) => cs.conv2d(x, w, { padding: 'same', dilations: 2 }),
+  },
+  {
+    name: 'conv2dBackpropInput',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([1, 4, 5, 3], 59), rand([3, 3, 2, 3], 60)],
+    f: (dy, w) => cs.conv2dBackpropInput(dy, w, [1, 7, 9, 2], { padding: 'same', strides: 2 }),
+  },
+  {
+    name: 'conv2dBackpropFilter',
+    covers: ['conv2dBackpropFilter'],
+    inputs: () => [rand([2, 6, 5, 2], 61), rand([2, 4, 3, 3], 62)],
+    f: (x, dy) => cs.conv2dBackpropFilter(x, dy, [3, 3, 2, 3]),
+  },
+  // ---- pooling ----
+  { name: 'maxPool 2x2', covers: ['maxPool'], inputs: () => [rand([2, 6, 6, 3], 63)], f: (x) => cs.maxPool(x) },
+  {
+    name: 'maxPool 3x3 stride 2 same odd',
+    covers: ['maxPool'],
+    inputs: () => [rand([1, 7, 5, 2], 64)],
+    f: (x) => cs.maxPool(x, { poolSize: 3, strides: 2, padding: 'same' }),
+  },
+  {
+    name: 'maxPool 3x3 stride 2 valid (SqueezeNet)',
+    covers: ['maxPool'],
+    inputs: () => [rand([1, 9, 9, 2], 65)],
+    f: (x) => cs.maxPool(x, { poolSize: 3, strides: 2 }),
+  },
+  { name: 'avgPool 2x2 odd size', covers: ['avgPool'], inputs: () => [rand([1, 5, 7, 2], 66)], f: (x) => cs.avgPool(x) },
+  {
+    name: 'avgPool 3x3 same',
+    covers: ['avgPool'],
+    inputs: () => [rand([2, 5, 4, 2], 67)],
+    f: (x) => cs.avgPool(x, { poolSize: 3, strides: 1, padding: 'same' }),
+  },
+  {
+    name: 'avgPoolBackward',
+    covers: ['avgPoolBackward'],
+    inputs: () => [rand([1, 3, 2, 2], 68)],
+    f: (dy) => cs.avgPoolBackward(dy, [1, 5, 4, 2], { poolSize: 3, strides: 2, padding: 'same' }),
+  },
+  { name: 'globalAvgPool', covers: ['sum', 'div'], inputs: () => [rand([2, 3, 4, 5], 69)], f: (x) => cs.globalAvgPool(x) },
+  { name: 'globalMaxPool', covers: ['max'], inputs: () => [rand([2, 3, 4, 5], 70)], f: (x) => cs.globalMaxPool(x) },
+  // ---- activations ----
+  { name: 'softmax', covers: ['softmax'], inputs: () => [rand([3, 6], 71, -3, 3)], f: (x) => cs.softmax(x) },
+  { name: 'leakyRelu', covers: ['maximum', 'mul'], inputs: () => [nz([10], 72)], f: (x) => cs.leakyRelu(x, 0.2) },
+  {
+    name: 'prelu',
+    covers: ['relu', 'neg', 'mul', 'sub'],
+    inputs: () => [nz([2, 3, 3, 4], 73), rand([1, 1, 4], 74, 0, 0.5)],
+    f: (x, a) => cs.prelu(x, a),
+  },
+  // ---- a small network: fan-out, chains and every layer kind of the book's convnet ----
+  {
+    name: 'conv-relu-pool-dense-sigmoid chain',
+    covers: ['conv2d', 'biasAdd', 'relu', 'maxPool', 'reshape', 'matmul', 'sigmoid'],
+    inputs: () => [rand([1, 8, 8, 2], 75), rand([3, 3, 2, 3], 76), rand([3], 77), rand([27, 1], 78)],
+    f: (x, w, b, d) => cs.sigmoid(cs.matmul(cs.flatten(cs.maxPool(cs.relu(cs.biasAdd(cs.conv2d(x, w), b)))), d)),
+  },
+];
