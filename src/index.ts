@@ -7,3 +7,5 @@ export { gradientsOf, valueAndGrads, valueAndGrad, grad, grads, lossAndGradsFunc
 export { Tape } from './autodiff/tape.ts';
 export { checkGradients } from './autodiff/gradcheck.ts';
 import './kernels/reference/index.ts';
+import './kernels/wgsl/index.ts';
+export { WebGPUBackend } from './kernels/wgsl/backend.ts';

@@ -1,0 +1,122 @@
+/**
+ * One tiled GEMM template, C[M,N] = A[M,K] B[K,N], that serves matmul and all three
+ * convolution kernels: each supplies WGSL functions that load an element of A and B
+ * (returning 0 outside the matrix), so a convolution is an implicit GEMM whose A
+ * (or B) tile is gathered straight from the image without an im2col buffer.
+ *
+ * Each workgroup computes a BM x BN tile of C with (BM/TM) x (BN/TN) threads, each
+ * thread a TM x TN block held in registers; K advances in steps of BK through
+ * workgroup memory.
+ */
+
+export interface GemmTiling {
+  /** Rows of C per thread. */
+  TM: number;
+  /** Columns of C per thread. */
+  TN: number;
+  /** Threads along M and N: the tile is (TM*WM) x (TN*WN). */
+  WM: number;
+  WN: number;
+  /** K step held in workgroup memory. */
+  BK: number;
+}
+
+export const DEFAULT_TILING: GemmTiling = { TM: 4, TN: 4, WM: 16, WN: 16, BK: 16 };
+
+export interface GemmSpec {
+  M: number;
+  N: number;
+  K: number;
+  /** WGSL body of `fn loadA(m: u32, k: u32) -> f32` (called only with m < M, k < K). */
+  loadA: string;
+  /** WGSL body of `fn loadB(k: u32, n: u32) -> f32` (called only with k < K, n < N). */
+  loadB: string;
+  /** Whether consecutive k are adjacent in memory for A (row-major A): picks the coalesced load order. */
+  aKContiguous: boolean;
+  /** Whether consecutive n are adjacent in memory for B. */
+  bNContiguous: boolean;
+  /** WGSL statement(s) storing `v` at row `m`, column `n` of C; defaults to out[m * N + n] = v. */
+  store?: string;
+  /** Extra declarations (bindings are added by the caller). */
+  prelude?: string;
+  tiling?: GemmTiling;
+}
+
+export function gemmWorkgroups(s: GemmSpec): [number, number, number] {
+  const t = s.tiling ?? DEFAULT_TILING;
+  return [Math.ceil(s.N / (t.TN * t.WN)), Math.ceil(s.M / (t.TM * t.WM)), 1];
+}
+
+export function gemmSource(s: GemmSpec, header: string): string {
+  const t = s.tiling ?? DEFAULT_TILING;
+  const BM = t.TM * t.WM;
+  const BN = t.TN * t.WN;
+  const threads = t.WM * t.WN;
+  const aLoads = Math.ceil((BM * t.BK) / threads);
+  const bLoads = Math.ceil((BN * t.BK) / threads);
+  // element e of a tile -> (row, k): k fastest when memory is k-contiguous, so neighbours read neighbours
+  const aIdx = s.aKContiguous ? `let kk = e % ${t.BK}u; let mm = e / ${t.BK}u;` : `let mm = e % ${BM}u; let kk = e / ${BM}u;`;
+  const bIdx = s.bNContiguous ? `let nn = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${t.BK}u; let nn = e / ${t.BK}u;`;
+  return `${header}
+const M = ${s.M}u;
+const N = ${s.N}u;
+const K = ${s.K}u;
+${s.prelude ?? ''}
+var<workgroup> As: array<f32, ${BM * t.BK}>;
+var<workgroup> Bs: array<f32, ${BN * t.BK}>;
+fn loadA(m: u32, k: u32) -> f32 { ${s.loadA} }
+fn loadB(k: u32, n: u32) -> f32 { ${s.loadB} }
+
+@compute @workgroup_size(${t.WN}, ${t.WM})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let tileM = wid.y * ${BM}u;
+  let tileN = wid.x * ${BN}u;
+  let tid = lid.y * ${t.WN}u + lid.x;
+  var acc: array<f32, ${t.TM * t.TN}>;
+  for (var k0 = 0u; k0 < K; k0 += ${t.BK}u) {
+    for (var i = 0u; i < ${aLoads}u; i++) {
+      let e = tid + i * ${threads}u;
+      if (e < ${BM * t.BK}u) {
+        ${aIdx}
+        let m = tileM + mm;
+        let k = k0 + kk;
+        var v = 0.0;
+        if (m < M && k < K) { v = loadA(m, k); }
+        As[kk * ${BM}u + mm] = v;
+      }
+    }
+    for (var i = 0u; i < ${bLoads}u; i++) {
+      let e = tid + i * ${threads}u;
+      if (e < ${BN * t.BK}u) {
+        ${bIdx}
+        let n = tileN + nn;
+        let k = k0 + kk;
+        var v = 0.0;
+        if (n < N && k < K) { v = loadB(k, n); }
+        Bs[kk * ${BN}u + nn] = v;
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${t.BK}u; kk++) {
+      var a: array<f32, ${t.TM}>;
+      var b: array<f32, ${t.TN}>;
+      for (var i = 0u; i < ${t.TM}u; i++) { a[i] = As[kk * ${BM}u + i * ${t.WM}u + lid.y]; }
+      for (var j = 0u; j < ${t.TN}u; j++) { b[j] = Bs[kk * ${BN}u + j * ${t.WN}u + lid.x]; }
+      for (var i = 0u; i < ${t.TM}u; i++) {
+        for (var j = 0u; j < ${t.TN}u; j++) { acc[i * ${t.TN}u + j] += a[i] * b[j]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < ${t.TM}u; i++) {
+    let m = tileM + i * ${t.WM}u + lid.y;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < ${t.TN}u; j++) {
+      let n = tileN + j * ${t.WN}u + lid.x;
+      if (n >= N) { continue; }
+      let v = acc[i * ${t.TN}u + j];
+      ${s.store ?? 'out[m * N + n] = v;'}
+    }
+  }
+}`;
+}
