@@ -16,12 +16,13 @@
  *   `round(v / 257)`). A 16-bit *gray* PNG (no alpha) is different: PIL
  *   opens it as mode "I;16" and `convert('RGB')` CLIPS it to 0..255, so every
  *   value above 255 becomes white (`min(v, 255)`). We reproduce both.
- * - JPEG: jpeg-js (a pure JS baseline + progressive decoder) with its
- *   standard YCbCr → RGB transform; grayscale JPEGs are replicated. PIL uses
- *   libjpeg(-turbo), whose IDCT and chroma upsampling differ slightly, so
- *   JPEG pixels can differ from PIL's by a few levels (PNG pixels are
- *   identical). EXIF orientation is ignored, as PIL's `open` and Keras'
- *   `load_img` ignore it.
+ * - JPEG: jpeg-js (a pure JS baseline + progressive decoder) for the
+ *   entropy decoding and IDCT, then libjpeg's own rounding YCbCr → RGB
+ *   formula (see {@link decodeJpeg}); grayscale JPEGs are replicated. PIL
+ *   uses libjpeg(-turbo), whose IDCT and "fancy" chroma upsampling differ
+ *   slightly, so JPEG pixels can differ from PIL's by a few levels (PNG
+ *   pixels are identical). EXIF orientation is ignored, as PIL's `open` and
+ *   Keras' `load_img` ignore it.
  *
  * Browser note: pngjs works on Node `Buffer`s; this module uses the global
  * `Buffer` when it exists (Node, or a bundle with the `buffer` polyfill) and
@@ -112,14 +113,17 @@ export function decodePng(bytes: Uint8Array, name?: string): ImageU8 {
     throw new Error(`Cannot decode ${label(name)} as PNG: missing PNG signature or IHDR header`);
   }
   const sixteen = header.bitDepth === 16;
+  const input = toNodeBuffer(bytes, name);
   let parsed: { width: number; height: number; data: Uint8Array | Uint16Array; colorType: number };
   try {
     // For 16-bit files ask pngjs for the raw 16-bit samples (its own rescaling
     // rounds v*255/65535, which is not what PIL does). For depths 1/2/4 its
     // rescaling gives v*255/(2^d-1), which is exact and equals PIL's.
-    parsed = PNG.sync.read(toNodeBuffer(bytes, name), { skipRescale: sixteen }) as unknown as typeof parsed;
+    parsed = PNG.sync.read(input, { skipRescale: sixteen }) as unknown as typeof parsed;
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
+    let msg = err instanceof Error ? err.message : String(err);
+    // pngjs' wording when the data ends before the image does.
+    if (/read requests/.test(msg)) msg = 'unexpected end of data (truncated file?)';
     throw new Error(`Cannot decode ${label(name)} as PNG: ${msg}`);
   }
   const { width, height, data } = parsed;
@@ -155,16 +159,89 @@ export function decodePng(bytes: Uint8Array, name?: string): ImageU8 {
   return { width, height, channels: 3, data: out };
 }
 
+/** What the JPEG headers say about colour: component count and Adobe transform flag. */
+interface JpegColorInfo {
+  components: number;
+  /** Transform byte of an Adobe APP14 segment (0 = none/RGB, 1 = YCbCr, 2 = YCCK); null if absent. */
+  adobeTransform: number | null;
+}
+
+/** Walk the JPEG markers up to the first scan; null if they cannot be parsed. */
+function scanJpegHeaders(bytes: Uint8Array): JpegColorInfo | null {
+  let p = 2;
+  let components = -1;
+  let adobeTransform: number | null = null;
+  while (p + 4 <= bytes.length) {
+    if (bytes[p] !== 0xff) return null;
+    let marker = bytes[p + 1]!;
+    while (marker === 0xff && p + 2 < bytes.length) {
+      p++; // fill bytes
+      marker = bytes[p + 1]!;
+    }
+    if (marker === 0xd9 || marker === 0xda) break; // EOI or start of scan
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      p += 2; // markers without a length
+      continue;
+    }
+    if (p + 4 > bytes.length) return null;
+    const len = (bytes[p + 2]! << 8) | bytes[p + 3]!;
+    if (len < 2 || p + 2 + len > bytes.length) return null;
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof && len >= 8) components = bytes[p + 9]!;
+    if (
+      marker === 0xee &&
+      len >= 14 &&
+      String.fromCharCode(bytes[p + 4]!, bytes[p + 5]!, bytes[p + 6]!, bytes[p + 7]!, bytes[p + 8]!) === 'Adobe'
+    ) {
+      adobeTransform = bytes[p + 15]!;
+    }
+    p += 2 + len;
+  }
+  return components > 0 ? { components, adobeTransform } : null;
+}
+
+// libjpeg's YCbCr -> RGB conversion (jdcolor.c): 16-bit fixed point with
+// rounding. jpeg-js' own conversion truncates (it stores floats into a
+// Uint8Array), which makes its pixels about half a level darker than PIL's.
+const SCALEBITS = 16;
+const ONE_HALF = 1 << (SCALEBITS - 1);
+const fix = (x: number): number => Math.floor(x * (1 << SCALEBITS) + 0.5);
+const CR_R = new Int32Array(256);
+const CB_B = new Int32Array(256);
+const CR_G = new Int32Array(256);
+const CB_G = new Int32Array(256);
+for (let i = 0; i < 256; i++) {
+  const x = i - 128;
+  CR_R[i] = (fix(1.402) * x + ONE_HALF) >> SCALEBITS;
+  CB_B[i] = (fix(1.772) * x + ONE_HALF) >> SCALEBITS;
+  CR_G[i] = -fix(0.71414) * x;
+  CB_G[i] = -fix(0.34414) * x + ONE_HALF;
+}
+const clamp8 = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : v);
+
 /**
- * Decode a JPEG (baseline or progressive, gray / YCbCr / Adobe CMYK as
- * jpeg-js supports) to RGB uint8. Truncated or corrupt files are rejected
- * (jpeg-js' tolerant mode is off, as PIL also refuses truncated files by
+ * Decode a JPEG (baseline or progressive; gray, YCbCr, Adobe RGB/YCbCr/CMYK
+ * as jpeg-js supports) to RGB uint8. Truncated or corrupt files are rejected
+ * (jpeg-js' tolerant mode is off; PIL also refuses truncated files by
  * default). Throws an Error naming `name`.
+ *
+ * For ordinary 3-component (JFIF) files we take jpeg-js' raw Y, Cb, Cr
+ * samples and convert them with libjpeg's rounding fixed-point formula, so
+ * the colour conversion is the one PIL (libjpeg) uses. What still differs
+ * from PIL: libjpeg's "fancy" (triangular) chroma upsampling versus jpeg-js'
+ * pixel replication, and IDCT rounding; on the fixture photos the mean
+ * absolute difference from PIL is about 0.3 to 0.5 levels.
  */
 export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
   if (detectImageFormat(bytes) !== 'jpeg') {
     throw new Error(`Cannot decode ${label(name)} as JPEG: missing JPEG start-of-image marker`);
   }
+  const info = scanJpegHeaders(bytes);
+  // Raw samples are YCbCr for 3 components unless an Adobe segment says
+  // transform 0 (then they are RGB already). With a non-zero Adobe transform
+  // jpeg-js always converts itself, so we let it.
+  const rawYcc = info !== null && info.components === 3 && info.adobeTransform === null;
+  const rawRgb = info !== null && info.components === 3 && info.adobeTransform === 0;
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
     decoded = jpeg.decode(bytes, {
@@ -173,6 +250,7 @@ export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
       tolerantDecoding: false,
       maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB,
       maxResolutionInMP: JPEG_MAX_MEGAPIXELS,
+      ...(rawYcc || rawRgb ? { colorTransform: false } : {}),
     });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
@@ -184,10 +262,21 @@ export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
     throw new Error(`Cannot decode ${label(name)} as JPEG: no image data (corrupt or truncated file)`);
   }
   const out = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    out[3 * i] = data[4 * i]!;
-    out[3 * i + 1] = data[4 * i + 1]!;
-    out[3 * i + 2] = data[4 * i + 2]!;
+  if (rawYcc) {
+    for (let i = 0; i < n; i++) {
+      const y = data[4 * i]!;
+      const cb = data[4 * i + 1]!;
+      const cr = data[4 * i + 2]!;
+      out[3 * i] = clamp8(y + CR_R[cr]!);
+      out[3 * i + 1] = clamp8(y + ((CB_G[cb]! + CR_G[cr]!) >> SCALEBITS));
+      out[3 * i + 2] = clamp8(y + CB_B[cb]!);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      out[3 * i] = data[4 * i]!;
+      out[3 * i + 1] = data[4 * i + 1]!;
+      out[3 * i + 2] = data[4 * i + 2]!;
+    }
   }
   return { width, height, channels: 3, data: out };
 }

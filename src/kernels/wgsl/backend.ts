@@ -14,6 +14,8 @@ export interface Dispatch {
   source: () => string;
   /** Read-only storage buffers, bound at 0..n-1 of group 0. */
   inputs: GPUBuffer[];
+  /** Optional byte ranges of the inputs to bind (for buffers larger than the binding limit). */
+  inputRanges?: ({ offset: number; size: number } | undefined)[];
   /** The read-write output, bound at n. */
   output: GPUBuffer;
   /** Bytes of the output to bind (so arrayLength(&out) is the element count); whole buffer if omitted. */
@@ -90,12 +92,16 @@ export class WebGPUBackend implements Backend {
     return this.wrapBuffer(this.storage.acquire(size * 4), size);
   }
 
+  /**
+   * Buffers may be as large as maxBufferSize; kernels that bind one whole check the
+   * (often smaller) binding limit themselves, and matmul binds large operands in blocks.
+   */
   private checkBindable(size: number): void {
     const bytes = size * 4;
-    if (bytes > this.limits.maxStorageBufferBindingSize) {
+    if (bytes > this.limits.maxBufferSize) {
       throw new Error(
-        `webgpu: a tensor of ${size} floats (${(bytes / 2 ** 20).toFixed(1)} MiB) exceeds this adapter's storage binding limit ` +
-          `of ${(this.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB`,
+        `webgpu: a tensor of ${size} floats (${(bytes / 2 ** 20).toFixed(1)} MiB) exceeds this adapter's buffer size limit ` +
+          `of ${(this.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB`,
       );
     }
   }
@@ -149,7 +155,12 @@ export class WebGPUBackend implements Backend {
 
   dispatch(d: Dispatch): void {
     const pipeline = this.pipeline(d);
-    const entries: GPUBindGroupEntry[] = d.inputs.map((buffer, i) => ({ binding: i, resource: { buffer } }));
+    const limit = this.limits.maxStorageBufferBindingSize;
+    d.inputs.forEach((b, i) => {
+      const bound = d.inputRanges?.[i]?.size ?? b.size;
+      if (bound > limit) throw new Error(`webgpu: ${d.key.split(':')[0]} would bind ${bound} bytes, over this adapter's storage binding limit of ${limit}`);
+    });
+    const entries: GPUBindGroupEntry[] = d.inputs.map((buffer, i) => ({ binding: i, resource: { buffer, ...d.inputRanges?.[i] } }));
     entries.push({ binding: d.inputs.length, resource: { buffer: d.output, size: d.outputBytes } });
     if (d.uniforms) {
       const u = this.uniforms.acquire(d.uniforms.byteLength, this.epoch);

@@ -23,6 +23,17 @@ export interface GemmTiling {
 
 export const DEFAULT_TILING: GemmTiling = { TM: 4, TN: 4, WM: 16, WN: 16, BK: 16 };
 
+/**
+ * A 64x64 tile wastes almost all its work when C is a single row (a Dense layer on
+ * one image) or has a few columns (the 3-channel input gradient of a first conv
+ * layer): give such shapes a tile that is long in the other direction.
+ */
+export function chooseTiling(M: number, N: number): GemmTiling {
+  if (M <= 4) return { TM: 1, TN: 4, WM: 1, WN: 64, BK: 16 };
+  if (N <= 4) return { TM: 4, TN: 1, WM: 64, WN: 4, BK: 16 };
+  return DEFAULT_TILING;
+}
+
 export interface GemmSpec {
   M: number;
   N: number;
@@ -43,12 +54,12 @@ export interface GemmSpec {
 }
 
 export function gemmWorkgroups(s: GemmSpec): [number, number, number] {
-  const t = s.tiling ?? DEFAULT_TILING;
+  const t = s.tiling ?? chooseTiling(s.M, s.N);
   return [Math.ceil(s.N / (t.TN * t.WN)), Math.ceil(s.M / (t.TM * t.WM)), 1];
 }
 
 export function gemmSource(s: GemmSpec, header: string): string {
-  const t = s.tiling ?? DEFAULT_TILING;
+  const t = s.tiling ?? chooseTiling(s.M, s.N);
   const BM = t.TM * t.WM;
   const BN = t.TN * t.WN;
   const threads = t.WM * t.WN;

@@ -3,28 +3,64 @@ import type { WebGPUBackend } from './backend.ts';
 import { gemmSource, gemmWorkgroups, type GemmSpec } from './gemm.ts';
 import { bindings, bufferOf, newOutput } from './program.ts';
 
+/**
+ * C = op(A) op(B) on the GEMM template. A B larger than the adapter's storage-binding
+ * limit (VGG16's fc1 kernel is 392 MiB; lavapipe binds at most 128 MiB) is bound in
+ * row blocks: without transpose its rows are K, so C accumulates one K block at a
+ * time; transposed, its rows are N, so each block writes its own columns of C.
+ */
 registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
+  const g = backend as WebGPUBackend;
   const tA = attrs.transposeA as boolean;
   const tB = attrs.transposeB as boolean;
   const [M, K] = tA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const N = tB ? b.shape[0] : b.shape[1];
   const { out, buf, size, bytes } = newOutput(backend, [M, N]);
   if (size === 0) return out;
-  const spec: GemmSpec = {
-    M, N, K,
-    loadA: tA ? 'return in0[k * M + m];' : 'return in0[m * K + k];',
-    loadB: tB ? 'return in1[n * K + k];' : 'return in1[k * N + n];',
-    aKContiguous: !tA,
-    bNContiguous: !tB,
-  };
-  const g = backend as WebGPUBackend;
-  g.dispatch({
-    key: `matmul:${M}:${N}:${K}:${tA}:${tB}`,
-    source: () => gemmSource(spec, bindings(2)),
-    inputs: [bufferOf(a), bufferOf(b)],
-    output: buf,
-    outputBytes: bytes,
-    workgroups: gemmWorkgroups(spec),
-  });
+  const limit = g.limits.maxStorageBufferBindingSize;
+  if (a.shape[0] * a.shape[1] * 4 > limit) {
+    throw new Error(`matmul: operand A [${a.shape.join(',')}] exceeds this adapter's storage binding limit (${limit} bytes)`);
+  }
+  const rowFloats = tB ? K : N; // floats per row of B as stored
+  const rowsOfB = b.shape[0];
+  // rows per block: a multiple of 64 so every block starts on a 256-byte boundary
+  const maxRows = Math.max(64, Math.floor(limit / (rowFloats * 4) / 64) * 64);
+  const alignment = g.limits.minStorageBufferOffsetAlignment;
+  if (rowsOfB > maxRows && (maxRows * rowFloats * 4) % alignment !== 0) {
+    throw new Error(`matmul: cannot split B [${b.shape.join(',')}] on this adapter's ${alignment}-byte binding alignment`);
+  }
+  const bBuf = bufferOf(b);
+  for (let r0 = 0; r0 < rowsOfB; r0 += maxRows) {
+    const rows = Math.min(maxRows, rowsOfB - r0);
+    const first = r0 === 0;
+    // This block covers k in [r0, r0+rows) (no transpose) or n in [r0, r0+rows) (transposed).
+    const spec: GemmSpec = tB
+      ? {
+          M, N: rows, K,
+          loadA: tA ? 'return in0[k * M + m];' : 'return in0[m * K + k];',
+          loadB: 'return in1[n * K + k];',
+          aKContiguous: !tA,
+          bNContiguous: false,
+          store: `out[m * ${N}u + ${r0}u + n] = v;`,
+        }
+      : {
+          M, N, K: rows,
+          loadA: tA ? `return in0[(k + ${r0}u) * ${M}u + m];` : `return in0[m * ${K}u + k + ${r0}u];`,
+          loadB: 'return in1[k * N + n];',
+          aKContiguous: !tA,
+          bNContiguous: true,
+          store: first ? 'out[m * N + n] = v;' : 'out[m * N + n] += v;',
+        };
+    const keyParts = [M, N, K, tA, tB, rows, rowsOfB > maxRows ? r0 : 0, first];
+    g.dispatch({
+      key: `matmul:${keyParts.join(':')}`,
+      source: () => gemmSource(spec, bindings(2)),
+      inputs: [bufferOf(a), bBuf],
+      inputRanges: rowsOfB > maxRows ? [undefined, { offset: r0 * rowFloats * 4, size: rows * rowFloats * 4 }] : undefined,
+      output: buf,
+      outputBytes: bytes,
+      workgroups: gemmWorkgroups(spec),
+    });
+  }
   return out;
 });
