@@ -1,6 +1,6 @@
 import { engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { Tape } from './tape.ts';
+import { Tape, type TraceEntry } from './tape.ts';
 import './rules/index.ts';
 
 export interface ValueAndGrads {
@@ -19,12 +19,16 @@ export interface ValueAndGrads {
  *     return { value: score, wrt: [A] };
  *   });
  */
-export function gradientsOf(fn: () => { value: Tensor; wrt: readonly Tensor[] }, dy?: Tensor): ValueAndGrads {
+export function gradientsOf(
+  fn: () => { value: Tensor; wrt: readonly Tensor[] },
+  dy?: Tensor,
+  trace?: (e: TraceEntry) => void,
+): ValueAndGrads {
   return engine.tidy(() => {
     const tape = new Tape();
     try {
       const { value, wrt } = tape.record(fn);
-      const grads = tape.gradient(value, wrt, dy);
+      const grads = tape.gradient(value, wrt, dy, trace);
       return { value, grads };
     } finally {
       tape.dispose();

@@ -8,6 +8,16 @@ import { gradientRule, isNonDifferentiable, type GradientRule } from './gradient
 
 const NO_RULE: GradientRule = { saves: [], inputs: {} };
 
+/** One application of a gradient rule during a backward pass (for teaching and debugging). */
+export interface TraceEntry {
+  op: string;
+  input: string;
+  dyShape: Shape;
+  gradShape: Shape;
+  /** Whether this gradient was added to one already flowing into the same tensor (fan-out). */
+  accumulated: boolean;
+}
+
 /** One recorded op: ids and shapes only, plus the tensors its rule saved. */
 interface TapeNode {
   op: string;
@@ -69,7 +79,7 @@ export class Tape implements OpObserver {
    * d(sum of target * dy)/d(source) for each source (dy defaults to ones, so a
    * non-scalar target is summed). A source the target does not depend on gets zeros.
    */
-  gradient(target: Tensor, sources: readonly Tensor[], dy?: Tensor): Tensor[] {
+  gradient(target: Tensor, sources: readonly Tensor[], dy?: Tensor, trace?: (e: TraceEntry) => void): Tensor[] {
     if (dy && !sameShape(dy.shape, target.shape)) {
       throw new Error(`gradient: dy ${shapeString(dy.shape)} does not match the target ${shapeString(target.shape)}`);
     }
@@ -113,6 +123,7 @@ export class Tape implements OpObserver {
           if (!sameShape(gi.shape, n.shapes[name])) {
             throw new Error(`autodiff: gradient rule of '${n.op}' gave ${shapeString(gi.shape)} for input '${name}' of shape ${shapeString(n.shapes[name])}`);
           }
+          trace?.({ op: n.op, input: name, dyShape: g.shape, gradShape: gi.shape, accumulated: grads.has(id) });
           accumulate(id, gi);
         }
         if (!wanted.has(n.outputId)) {
