@@ -1,0 +1,90 @@
+import { engine } from '../engine/engine.ts';
+import * as ops from '../engine/ops/index.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { gradientsOf } from '../autodiff/api.ts';
+import { PRE_ACTIVATION, type Model } from '../models/model.ts';
+
+/**
+ * Grad-CAM exactly as SPEC.md section 3: with A the chosen conv layer's output and
+ * score the model's output for one class (post-softmax probability in seed mode, or
+ * the pre-softmax logit),
+ *   G = d score / d A;  weights = mean of G over (batch, height, width);
+ *   heatmap = relu(mean over channels of A * weights) / max   (all-zero map stays zero).
+ * For a single sigmoid unit, class 1 scores p and class 0 scores 1 - p (logit: z and -z).
+ */
+export interface GradCamOptions {
+  /** Conv layer (default: the last Conv2D). */
+  layer?: string;
+  /** Class index (default: the top class). */
+  classIndex?: number;
+  score?: 'prob' | 'logit';
+}
+
+export interface GradCamResult {
+  layer: string;
+  classIndex: number;
+  score: 'prob' | 'logit';
+  /** The score's value for the image. */
+  scoreValue: number;
+  /** The heatmap before resizing: height x width, in [0, 1]. */
+  heatmap: { width: number; height: number; data: Float32Array };
+  /** The 'weights' (channel importances): mean gradient per channel. */
+  channelWeights: Float32Array;
+}
+
+export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {}): Promise<GradCamResult> {
+  if (input.shape[0] !== 1) throw new Error(`gradCam: expects a batch of one image, got batch ${input.shape[0]}`);
+  const layer = o.layer ?? model.lastConvLayer();
+  const l = model.layer(layer);
+  const info = model.layerInfo(layer);
+  if (info.outputShape.length !== 4) {
+    throw new Error(`Grad-CAM needs a convolutional layer (output height x width x channels); '${layer}' is ${l.className} with output [${info.outputShape.join(',')}]`);
+  }
+  const outName = model.spec.outputs[0];
+  const scoreKind = o.score ?? 'prob';
+  if (scoreKind === 'logit' && !model.hasPreActivation(outName)) {
+    throw new Error(`--score logit: the output layer '${outName}' has no separate activation to take the logit before`);
+  }
+  const units = model.layerInfo(outName).outputShape[1] as number;
+  const classes = units === 1 ? 2 : units;
+  let classIndex = o.classIndex;
+  if (classIndex === undefined) {
+    const p = await model.predict(input).data();
+    classIndex = units === 1 ? (p[0] > 0.5 ? 1 : 0) : p.indexOf(Math.max(...p));
+  }
+  if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= classes) {
+    throw new Error(`the model has classes 0..${classes - 1}; got class ${classIndex}`);
+  }
+  const ci = classIndex;
+  let A: Tensor | undefined;
+  const { value, grads } = gradientsOf(() => {
+    const [a, out] = model.run(input, [layer, scoreKind === 'logit' ? outName + PRE_ACTIVATION : outName]);
+    A = engine.keep(a); // needed after the backward pass; the tape's own copy is released
+    let score: Tensor;
+    if (units === 1) {
+      const s = ops.reshape(out, []);
+      score = ci === 1 ? s : scoreKind === 'prob' ? ops.sub(1, s) : ops.neg(s);
+    } else score = ops.reshape(ops.slice(out, [0, ci], [1, 1]), []);
+    return { value: score, wrt: [a] };
+  });
+  const [G] = grads;
+  try {
+    const [map, weights] = engine.tidy(() => {
+      const w = ops.mean(G, [0, 1, 2]); // [channels]
+      return [ops.relu(ops.mean(ops.mul(A!, w), [3])), w]; // [1, h, w]
+    });
+    const [raw, cw, sv] = await Promise.all([map.data(), weights.data(), value.data()]);
+    map.dispose();
+    weights.dispose();
+    let max = 0;
+    for (const v of raw) max = Math.max(max, v);
+    const data = new Float32Array(raw.length);
+    if (max > 0) for (let i = 0; i < raw.length; i++) data[i] = raw[i] / max; // an all-zero map stays zero
+    const [, h, w] = A!.shape;
+    return { layer, classIndex: ci, score: scoreKind, scoreValue: sv[0], heatmap: { width: w, height: h, data }, channelWeights: cw };
+  } finally {
+    A?.dispose();
+    G.dispose();
+    value.dispose();
+  }
+}
