@@ -52,6 +52,8 @@ export class WebGPUBackend implements Backend {
   private epoch = 0;
   private pendingUniforms: GPUBuffer[] = [];
   private errors: string[] = [];
+  /** Timestamp-query profiling (see startProfile). */
+  private profiling: { querySet: GPUQuerySet; capacity: number; used: number; labels: string[]; pending: Promise<number[]>[]; labelBatches: string[][] } | undefined;
   /** Counters for tests and benchmarks. */
   readonly stats = { dispatches: 0, submits: 0, pipelinesCompiled: 0, uploads: 0, reads: 0 };
 
@@ -170,7 +172,18 @@ export class WebGPUBackend implements Backend {
     }
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     this.encoder ??= this.device.createCommandEncoder();
-    const pass = this.encoder.beginComputePass();
+    const prof = this.profiling;
+    if (prof && prof.used + 2 > prof.capacity) this.submit();
+    this.encoder ??= this.device.createCommandEncoder();
+    const pass = this.profiling
+      ? this.encoder.beginComputePass({
+          timestampWrites: { querySet: this.profiling.querySet, beginningOfPassWriteIndex: this.profiling.used, endOfPassWriteIndex: this.profiling.used + 1 },
+        })
+      : this.encoder.beginComputePass();
+    if (this.profiling) {
+      this.profiling.used += 2;
+      this.profiling.labels.push(d.key);
+    }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     const [x, y, z] = typeof d.workgroups === 'number' ? this.fold(d.workgroups) : d.workgroups;
@@ -189,11 +202,35 @@ export class WebGPUBackend implements Backend {
 
   /** Submits the commands encoded so far. */
   submit(): void {
+    const prof = this.profiling;
+    let readTimes: (() => Promise<number[]>) | undefined;
+    if (prof && prof.used > 0 && this.encoder) {
+      const bytes = prof.used * 8;
+      const resolve = this.device.createBuffer({ size: bytes, usage: 0x200 | 0x04 /* QUERY_RESOLVE | COPY_SRC */ });
+      const staging = this.device.createBuffer({ size: bytes, usage: MAP_READ_COPY_DST });
+      this.encoder.resolveQuerySet(prof.querySet, 0, prof.used, resolve, 0);
+      this.encoder.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+      const n = prof.used;
+      // mapped only after the submit below
+      readTimes = async () => {
+        await staging.mapAsync(1);
+        const t = new BigUint64Array(staging.getMappedRange().slice(0));
+        staging.destroy();
+        resolve.destroy();
+        const ms: number[] = [];
+        for (let i = 0; i < n; i += 2) ms.push(Number(t[i + 1] - t[i]) / 1e6);
+        return ms;
+      };
+      prof.labelBatches.push(prof.labels);
+      prof.labels = [];
+      prof.used = 0;
+    }
     if (this.encoder) {
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = undefined;
       this.stats.submits++;
     }
+    if (readTimes) prof!.pending.push(readTimes());
     this.pendingDispatches = 0;
     this.epoch++;
     for (const u of this.pendingUniforms) this.uniforms.release(u, this.epoch - 1);
@@ -229,6 +266,38 @@ export class WebGPUBackend implements Backend {
       const msg = this.errors.splice(0).join('\n');
       throw new Error(`webgpu: ${msg}`);
     }
+  }
+
+  /**
+   * Starts timing every dispatch with timestamp queries (where the adapter has them).
+   * stopProfile() returns GPU milliseconds per kernel family.
+   */
+  startProfile(): boolean {
+    if (!this.ctx.hasTimestamps) return false;
+    this.submit();
+    const capacity = 2 * MAX_PENDING_DISPATCHES;
+    this.profiling = { querySet: this.device.createQuerySet({ type: 'timestamp', count: capacity }), capacity, used: 0, labels: [], pending: [], labelBatches: [] };
+    return true;
+  }
+
+  async stopProfile(): Promise<Map<string, { count: number; ms: number }>> {
+    const prof = this.profiling;
+    if (!prof) return new Map();
+    this.submit();
+    this.profiling = undefined;
+    const batches = await Promise.all(prof.pending);
+    prof.querySet.destroy();
+    const totals = new Map<string, { count: number; ms: number }>();
+    batches.forEach((ms, b) =>
+      ms.forEach((v, i) => {
+        const k = prof.labelBatches[b][i];
+        const e = totals.get(k) ?? { count: 0, ms: 0 };
+        e.count++;
+        e.ms += v;
+        totals.set(k, e);
+      }),
+    );
+    return totals;
   }
 
   /** Frees pooled buffers (live tensors keep theirs). */

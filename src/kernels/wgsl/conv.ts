@@ -2,7 +2,7 @@ import { type ConvAttrs, convGeometry, type WindowGeometry } from '../../engine/
 import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
 import { gemmSource, gemmWorkgroups, type GemmSpec } from './gemm.ts';
-import { bindings, bufferOf, newOutput } from './program.ts';
+import { bindings, bufferOf, entry1d, newOutput, WG } from './program.ts';
 
 /**
  * Convolution as implicit GEMM (NHWC activations, HWIO filters):
@@ -57,6 +57,42 @@ registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
   return out;
 });
 
+/**
+ * Direct backprop-input: one thread per element of dx visits only the taps whose
+ * output position is a whole stride step away, so a stride-2 convolution does no
+ * work on the 3 in 4 taps that contribute nothing (the GEMM form would multiply them
+ * by zero), and a 3-channel first layer does not pad C up to a GEMM tile.
+ */
+function backpropInputDirect(g: WindowGeometry): string {
+  return `const IH = ${g.inH}i; const IW = ${g.inW}i; const IC = ${g.inC}u;
+const OH = ${g.outH}i; const OW = ${g.outW}i; const OC = ${g.outC}u;
+const KH = ${g.kH}i; const KW = ${g.kW}i; const SH = ${g.strideH}i; const SW = ${g.strideW}i;
+const DH = ${g.dilH}i; const DW = ${g.dilW}i; const PT = ${g.padTop}i; const PL = ${g.padLeft}i;
+${entry1d(WG)}
+  if (gid >= arrayLength(&out)) { return; }
+  let c = gid % IC;
+  let pix = gid / IC;
+  let ix = i32(pix % u32(IW));
+  let iy = i32((pix / u32(IW)) % u32(IH));
+  let n = pix / u32(IW * IH);
+  var acc = 0.0;
+  for (var ky = 0i; ky < KH; ky++) {
+    let ty = iy + PT - ky * DH;
+    if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
+    let oy = ty / SH;
+    for (var kx = 0i; kx < KW; kx++) {
+      let tx = ix + PL - kx * DW;
+      if (tx < 0 || tx % SW != 0 || tx / SW >= OW) { continue; }
+      let ox = tx / SW;
+      let dyBase = ((n * u32(OH) + u32(oy)) * u32(OW) + u32(ox)) * OC;
+      let wBase = ((u32(ky) * u32(KW) + u32(kx)) * IC + c) * OC;
+      for (var f = 0u; f < OC; f++) { acc += in0[dyBase + f] * in1[wBase + f]; }
+    }
+  }
+  out[gid] = acc;
+}`;
+}
+
 // dx[q=(n,iy,ix), c] = sum over (ky,kx,f) of dy[n, oy, ox, f] * w[ky, kx, c, f]
 // where oy = (iy + PT - ky*DH) / SH must be a whole number inside the output (same for x).
 registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => {
@@ -64,6 +100,17 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => 
   const g = convGeometry(inputShape, filter.shape, a as unknown as ConvAttrs, 'conv2dBackpropInput');
   const { out, buf, size, bytes } = newOutput(backend, [...inputShape]);
   if (size === 0) return out;
+  if (g.strideH > 1 || g.strideW > 1 || g.inC <= 4) {
+    (backend as WebGPUBackend).dispatch({
+      key: key('conv2dBackpropInput-direct', g),
+      source: () => `${bindings(2)}\n${backpropInputDirect(g)}`,
+      inputs: [bufferOf(dy), bufferOf(filter)],
+      output: buf,
+      outputBytes: bytes,
+      workgroups: Math.ceil(size / WG),
+    });
+    return out;
+  }
   const spec: GemmSpec = {
     M: g.batch * g.inH * g.inW,
     N: g.inC,
@@ -71,12 +118,10 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => 
     prelude: geometryConsts(g),
     loadA: `let f = k % OC; let kx = (k / OC) % KW; let ky = k / (OC * KW);
     let ix = m % IW; let iy = (m / IW) % IH; let nb = m / (IW * IH);
-    let ty = i32(iy) + PT - i32(ky * DH);
-    let tx = i32(ix) + PL - i32(kx * DW);
-    if (ty < 0 || tx < 0 || ty % i32(SH) != 0 || tx % i32(SW) != 0) { return 0.0; }
-    let oy = u32(ty) / SH; let ox = u32(tx) / SW;
-    if (oy >= OH || ox >= OW) { return 0.0; }
-    return in0[((nb * OH + oy) * OW + ox) * OC + f];`,
+    let oy = i32(iy) + PT - i32(ky * DH);
+    let ox = i32(ix) + PL - i32(kx * DW);
+    if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return 0.0; }
+    return in0[((nb * OH + u32(oy)) * OW + u32(ox)) * OC + f];`,
     // w'[k=(ky,kx,f), c] = w[ky, kx, c, f]
     loadB: `let f = k % OC; let tap = k / OC; return in1[(tap * IC + n) * OC + f];`,
     aKContiguous: true,

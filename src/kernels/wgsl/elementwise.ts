@@ -137,7 +137,22 @@ registerKernel('where', F, ({ cond, a, b }, _attrs, backend) => {
 
 registerKernel('broadcastTo', F, ({ x }, a, backend) => runBroadcast(backend as WebGPUBackend, 'broadcastTo', 'a', [x], a.shape as number[]));
 
+// x + bias[channel]: the channel is the flat index modulo C, no per-axis arithmetic needed
 registerKernel('biasAdd', F, ({ x, bias }, _a, backend) => {
-  const shape = [...x.shape];
-  return runBroadcast(backend as WebGPUBackend, 'biasAdd', 'a + b', [x, bias], shape);
+  const { out, buf, size, bytes } = newOutput(backend, [...x.shape]);
+  if (size === 0) return out;
+  const C = bias.shape[0];
+  (backend as WebGPUBackend).dispatch({
+    key: `biasAdd:${C}`,
+    source: () => `${bindings(2)}
+${entry1d(WG)}
+  if (gid >= arrayLength(&out)) { return; }
+  out[gid] = in0[gid] + in1[gid % ${C}u];
+}`,
+    inputs: [bufferOf(x), bufferOf(bias)],
+    output: buf,
+    outputBytes: bytes,
+    workgroups: Math.ceil(size / WG),
+  });
+  return out;
 });

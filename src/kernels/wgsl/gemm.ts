@@ -31,6 +31,8 @@ export const DEFAULT_TILING: GemmTiling = { TM: 4, TN: 4, WM: 16, WN: 16, BK: 16
 export function chooseTiling(M: number, N: number): GemmTiling {
   if (M <= 4) return { TM: 1, TN: 4, WM: 1, WN: 64, BK: 16 };
   if (N <= 4) return { TM: 4, TN: 1, WM: 64, WN: 4, BK: 16 };
+  if (N <= 16) return { TM: 4, TN: 1, WM: 16, WN: 16, BK: 16 };
+  if (N <= 32) return { TM: 4, TN: 2, WM: 16, WN: 16, BK: 16 };
   return DEFAULT_TILING;
 }
 

@@ -100,26 +100,28 @@ registerKernel('concat', 'webgpu', (inputs, a, backend) => {
   shape[axis] = parts.reduce((s, t) => s + t.shape[axis], 0);
   const { out, buf } = newOutput(backend, shape);
   const os = stridesOf(shape);
+  // Each part is a sequence of rows of `row` floats, landing every `outRow` floats at `offset`.
+  let outer = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i];
+  const outRow = os[axis] * shape[axis];
   let offset = 0;
   for (const t of parts) {
     const n = t.shape.reduce((p, d) => p * d, 1);
+    const row = n / Math.max(1, outer);
     if (n > 0) {
-      // out[offset * stride(axis) + sum_k c_k * outStride_k] = t[gid] over t's coordinates c
       g.dispatch({
-        key: 'concat-scatter',
-        source: () => `${bindings(1, 2 * MAX_RANK + 1)}
+        key: `concat:${row}:${outRow}:${offset}`,
+        source: () => `${bindings(1)}
 ${entry1d(WG)}
-  if (gid >= P(${2 * MAX_RANK + 1}u)) { return; }
-  ${STRIDED_INDEX}
-  out[idx] = in0[gid];
+  if (gid >= ${n}u) { return; }
+  out[(gid / ${row}u) * ${outRow}u + ${offset}u + gid % ${row}u] = in0[gid];
 }`,
         inputs: [bufferOf(t)],
         output: buf,
-        uniforms: packParams([...padShape(t.shape), ...padShape(os).map((s, i) => (i < MAX_RANK - os.length ? 0 : s)), offset * os[axis], n]),
         workgroups: Math.ceil(n / WG),
       });
     }
-    offset += t.shape[axis];
+    offset += row;
   }
   return out;
 });

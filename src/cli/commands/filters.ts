@@ -1,0 +1,82 @@
+import { filterPatterns } from '../../viz/filters.ts';
+import { patternGrid } from '../../viz/grid.ts';
+import { encodePng } from '../../viz/image_encode.ts';
+import { renderReport, type ReportSection } from '../../viz/report.ts';
+import type { Model } from '../../models/model.ts';
+import { openModel, parseList, parseRange, UsageError } from '../context.ts';
+import { OutputDir, safeName } from '../output_dir.ts';
+import { Progress } from '../progress.ts';
+import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
+
+export interface FilterFlags {
+  layers?: string;
+  filters: string;
+  size: number;
+  steps: number;
+  init: string;
+  /** Filters ascended together in one batch (all of a layer's by default). */
+  batch?: number;
+}
+
+/** The default layers: the first conv layer of each block, as the book's figure. */
+function defaultFilterLayers(model: Model): string[] {
+  const convs = model.spec.layers.filter((l) => l.className === 'Conv2D').map((l) => l.name);
+  const vggFirst = convs.filter((n) => /^block\d_conv1$/.test(n));
+  if (vggFirst.length) return vggFirst.slice(0, 4);
+  const expand = convs.filter((n) => /expand3x3$/.test(n));
+  if (expand.length) return [convs[0], ...expand.filter((_, i) => i % 2 === 1)].slice(0, 4);
+  return convs.slice(0, 4);
+}
+
+export async function filterPictures(model: Model, f: CommonFlags & FilterFlags, out: OutputDir, quiet: boolean, prefix = '') {
+  if (!['noise', 'gray'].includes(f.init)) throw new UsageError(`--init must be noise or gray; got '${f.init}'`);
+  if (!(f.size >= 8 && f.size <= 1024)) throw new UsageError(`--size must be between 8 and 1024; got ${f.size}`);
+  if (!(Number.isInteger(f.steps) && f.steps >= 0)) throw new UsageError(`--steps must be a whole number; got ${f.steps}`);
+  const layers = parseList(f.layers) ?? defaultFilterLayers(model);
+  const filters = parseRange(f.filters, '--filters');
+  for (const l of layers) {
+    const info = model.layerInfo(l);
+    if (info.layer.className !== 'Conv2D') throw new UsageError(`--layers: '${l}' is a ${info.layer.className}; filter patterns need Conv2D layers`);
+    const c = info.outputShape[3] as number;
+    const bad = filters.filter((x) => x >= c);
+    if (bad.length) throw new UsageError(`--filters: layer '${l}' has filters 0..${c - 1}; ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''} out of range`);
+  }
+  const batch = f.batch ?? filters.length;
+  const progress = new Progress('filter patterns', layers.length * f.steps * Math.ceil(filters.length / batch), !quiet && process.stderr.isTTY === true);
+  const section: ReportSection = { heading: 'Filter patterns', text: `Gradient ascent in input space: ${f.steps} steps of size 1 on the RMS-normalised gradient, ${f.size}x${f.size}, start ${f.init}, seed ${f.seed}; grid index i + 8j at row i, column j.`, pictures: [] };
+  const json: Record<string, unknown>[] = [];
+  for (const layer of layers) {
+    const patterns = [];
+    for (let b = 0; b < filters.length; b += batch) {
+      patterns.push(...(await filterPatterns(model, layer, filters.slice(b, b + batch), { size: f.size, steps: f.steps, init: f.init as 'noise' | 'gray', seed: f.seed, onStep: () => progress.tick() })));
+    }
+    const rows = Math.min(8, filters.length);
+    const grid = patternGrid(patterns.map((p) => p.image), f.size, rows, Math.ceil(filters.length / rows));
+    const png = encodePng(grid);
+    const file = await out.write(`${prefix}filters_${safeName(layer)}.png`, png);
+    section.pictures.push({ title: `${layer}, filters ${f.filters}`, bytes: png, mime: 'image/png', width: Math.min(grid.width, 560) });
+    json.push({ layer, file, patterns: patterns.map((p) => ({ filter: p.filter, losses: p.losses.map((v) => round(v)) })) });
+  }
+  return { json, section };
+}
+
+export async function filtersCommand(modelPath: string, f: CommonFlags & FilterFlags): Promise<CommandResult> {
+  const model = await openModel(modelPath, f.arch);
+  const out = new OutputDir(f.out);
+  try {
+    const { json, section } = await filterPictures(model, f, out, f.json);
+    const report = await out.write('report.html', renderReport({ title: `Filter patterns of ${model.name}`, subtitle: `backend ${f.backend}`, summary: model.summary(), sections: [section] }));
+    await out.commit();
+    const lines = json.map((j) => {
+      const ps = j.patterns as { filter: number; losses: number[] }[];
+      const gain = ps.map((p) => p.losses[p.losses.length - 1] - p.losses[0]);
+      return `  ${String(j.layer).padEnd(24)} ${ps.length} patterns, mean loss gain ${(gain.reduce((a, b) => a + b, 0) / gain.length).toFixed(3)}`;
+    });
+    return { json: { command: 'filters', model: modelJson(model, modelPath), filters: json, files: out.written }, text: [...lines, `report: ${report}`] };
+  } catch (e) {
+    await out.abort();
+    throw e;
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,93 @@
+import { gradCam } from '../../viz/gradcam.ts';
+import { overlayHeatmap } from '../../viz/grid.ts';
+import { encodeJpeg, encodePng } from '../../viz/image_encode.ts';
+import { classNamesFor, findImagenetClass, type Prediction } from '../../viz/predictions.ts';
+import type { PreprocessMode } from '../../viz/preprocess.ts';
+import { renderReport, type ReportSection } from '../../viz/report.ts';
+import { applyColormapFloat, JET } from '../../viz/colormap.ts';
+import type { Model } from '../../models/model.ts';
+import { defaultPreprocess, loadInput, openModel, UsageError, type ModelInput } from '../context.ts';
+import { OutputDir, safeName } from '../output_dir.ts';
+import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
+import { predictionLines, topPredictions } from './predict.ts';
+
+export interface GradCamFlags {
+  layer?: string;
+  class?: string;
+  score?: string;
+  binaryLabels?: [string, string];
+}
+
+function resolveClass(model: Model, query: string | undefined, labels?: [string, string]): number | undefined {
+  if (query === undefined) return undefined;
+  const units = model.layerInfo(model.spec.outputs[0]).outputShape[1] as number;
+  if (/^\d+$/.test(query)) return Number(query);
+  if (units === 1000) return findImagenetClass(query);
+  const names = labels ?? ['class_0', 'class_1'];
+  const i = names.findIndex((n) => n.toLowerCase() === query.toLowerCase());
+  if (i < 0) throw new UsageError(`no class '${query}' in this model; its classes are ${names.map((n, k) => `${k} (${n})`).join(', ')}`);
+  return i;
+}
+
+/** Runs Grad-CAM on one image and writes the overlay; returns the JSON part and a report section. */
+export async function gradCamPictures(model: Model, input: ModelInput, flags: GradCamFlags, out: OutputDir, prefix = '') {
+  const score = flags.score ?? 'prob';
+  if (score !== 'prob' && score !== 'logit') throw new UsageError(`--score must be prob or logit; got '${score}'`);
+  const r = await gradCam(model, input.tensor, { layer: flags.layer, classIndex: resolveClass(model, flags.class, flags.binaryLabels), score });
+  const units = model.layerInfo(model.spec.outputs[0]).outputShape[1] as number;
+  const cls = classNamesFor(units, flags.binaryLabels).name(r.classIndex);
+  const overlay = overlayHeatmap(input.original, r.heatmap);
+  const base = `${prefix}gradcam_${safeName(input.name.replace(/\.[^.]+$/, ''))}_${safeName(r.layer)}_class${r.classIndex}`;
+  const jpg = encodeJpeg(overlay, 95);
+  const heat = { width: r.heatmap.width, height: r.heatmap.height, channels: 3 as const, data: applyColormapFloat(r.heatmap.data, JET) };
+  const heatPng = encodePng(heat);
+  const files = [await out.write(`${base}.jpg`, jpg), await out.write(`${base}_heatmap.png`, heatPng)];
+  const section: ReportSection = {
+    heading: `Grad-CAM: ${input.name}`,
+    text: `class ${r.classIndex} (${cls.name}), ${r.score === 'prob' ? 'probability' : 'logit'} ${r.scoreValue.toFixed(4)}, layer ${r.layer}`,
+    pictures: [
+      { title: `${r.layer} heatmap (${r.heatmap.width}x${r.heatmap.height})`, bytes: heatPng, mime: 'image/png', width: 224 },
+      { title: `overlay on ${input.name}`, bytes: jpg, mime: 'image/jpeg', width: Math.min(input.original.width, 640) },
+    ],
+  };
+  const json = {
+    layer: r.layer,
+    class: { index: r.classIndex, id: cls.id, name: cls.name },
+    score: r.score,
+    scoreValue: round(r.scoreValue, 7),
+    shape: [r.heatmap.height, r.heatmap.width],
+    values: Array.from(r.heatmap.data, (v) => round(v, 7)),
+    files,
+  };
+  return { json, section, result: r, cls };
+}
+
+export async function gradcamCommand(modelPath: string, imagePath: string, f: CommonFlags & GradCamFlags & { preprocess?: string; top: number }): Promise<CommandResult> {
+  const model = await openModel(modelPath, f.arch);
+  const out = new OutputDir(f.out);
+  try {
+    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch)) as PreprocessMode);
+    const preds: Prediction[] = await topPredictions(model, input.tensor, f.top);
+    const g = await gradCamPictures(model, input, f, out);
+    input.tensor.dispose();
+    const report = await out.write(
+      'report.html',
+      renderReport({ title: `Grad-CAM on ${model.name}`, subtitle: `backend ${f.backend}`, summary: model.summary(), predictions: [{ image: input.name, top: preds }], sections: [g.section] }),
+    );
+    await out.commit();
+    return {
+      json: { command: 'gradcam', model: modelJson(model, modelPath), image: imagePath, predictions: preds, gradcam: g.json, files: out.written },
+      text: [
+        `${input.name} -> ${model.name}:`,
+        ...predictionLines(preds),
+        `Grad-CAM of class ${g.result.classIndex} (${g.cls.name}) at ${g.result.layer}, ${g.result.heatmap.height}x${g.result.heatmap.width}`,
+        `report: ${report}`,
+      ],
+    };
+  } catch (e) {
+    await out.abort();
+    throw e;
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,189 @@
+import { parseArgs } from 'node:util';
+import { UsageError, useBackend } from './context.ts';
+import type { CommandResult, CommonFlags } from './commands/common.ts';
+
+/**
+ * The convscope command line. Every command takes --json (one JSON document on
+ * stdout, documented in docs/json.md), --backend, --out, --seed and --help.
+ */
+interface CommandDef {
+  usage: string;
+  about: string;
+  positionals: string[];
+  options: Record<string, { type: 'string' | 'boolean'; default?: string | boolean; help: string }>;
+  run: (pos: string[], flags: Record<string, unknown>) => Promise<CommandResult>;
+}
+
+const COMMON: CommandDef['options'] = {
+  json: { type: 'boolean', default: false, help: 'print one JSON document on stdout (see docs/json.md)' },
+  backend: { type: 'string', default: 'webgpu', help: 'webgpu (default) or cpu (the plain TypeScript reference)' },
+  out: { type: 'string', default: 'convscope-out', help: 'output folder (files appear only if the run succeeds)' },
+  seed: { type: 'string', default: '0', help: 'seed of random starts' },
+  arch: { type: 'string', help: 'for weights-only files: vgg16, vgg16-notop, squeezenet-notop, or a Keras JSON config file' },
+  help: { type: 'boolean', default: false, help: 'show this help' },
+};
+
+const num = (v: unknown, name: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number; got '${v}'`);
+  return n;
+};
+
+const common = (f: Record<string, unknown>): CommonFlags => ({
+  json: f.json as boolean,
+  backend: f.backend as string,
+  out: f.out as string,
+  arch: f.arch as string | undefined,
+  seed: num(f.seed, 'seed'),
+});
+
+const COMMANDS: Record<string, CommandDef> = {
+  summary: {
+    usage: 'convscope summary MODEL [--arch ARCH]',
+    about: "Prints the model's layers, output shapes and parameter counts, as Keras's model.summary().",
+    positionals: ['MODEL'],
+    options: {},
+    run: async ([m], f) => (await import('./commands/summary.ts')).summaryCommand(m, common(f)),
+  },
+  predict: {
+    usage: 'convscope predict MODEL IMAGE [--top K] [--preprocess P]',
+    about: 'Top-K predictions (ImageNet names for a 1000-class output).',
+    positionals: ['MODEL', 'IMAGE'],
+    options: {
+      top: { type: 'string', default: '3', help: 'how many classes to list' },
+      preprocess: { type: 'string', help: 'none, rescale (1/255), vgg16 or squeezenet; default from --arch (rescale for a full model)' },
+    },
+    run: async ([m, i], f) => (await import('./commands/predict.ts')).predictCommand(m, i, { ...common(f), top: num(f.top, 'top'), preprocess: f.preprocess as string | undefined }),
+  },
+  activations: {
+    usage: 'convscope activations MODEL IMAGE [--layers L1,L2] [--out DIR]',
+    about: "Every chosen layer's output for the image, one channel grid PNG per layer (default: every conv and pooling layer).",
+    positionals: ['MODEL', 'IMAGE'],
+    options: {
+      layers: { type: 'string', help: 'comma-separated layer names' },
+      preprocess: { type: 'string', help: 'none, rescale, vgg16 or squeezenet' },
+    },
+    run: async ([m, i], f) => (await import('./commands/activations.ts')).activationsCommand(m, i, { ...common(f), layers: f.layers as string | undefined, preprocess: f.preprocess as string | undefined }),
+  },
+  filters: {
+    usage: 'convscope filters MODEL [--layers L1,L2] [--filters 0-63] [--size 64] [--steps 40] [--init noise|gray] [--seed N] [--out DIR]',
+    about: 'The input pattern each filter responds to most, by gradient ascent in input space; an 8-row grid per layer.',
+    positionals: ['MODEL'],
+    options: {
+      layers: { type: 'string', help: 'comma-separated conv layer names (default: the first conv of each block)' },
+      filters: { type: 'string', default: '0-63', help: 'filter indices, e.g. 0-63 or 0,4,9-11' },
+      size: { type: 'string', default: '64', help: 'pattern size in pixels (the book: 150 for one, 64 in grids)' },
+      steps: { type: 'string', default: '40', help: 'gradient ascent steps' },
+      init: { type: 'string', default: 'noise', help: "noise (the book's start) or gray (a constant 128 image)" },
+      batch: { type: 'string', help: 'filters per GPU batch (default: all of them at once)' },
+    },
+    run: async ([m], f) =>
+      (await import('./commands/filters.ts')).filtersCommand(m, {
+        ...common(f),
+        layers: f.layers as string | undefined,
+        filters: f.filters as string,
+        size: num(f.size, 'size'),
+        steps: num(f.steps, 'steps'),
+        init: f.init as string,
+        batch: f.batch === undefined ? undefined : num(f.batch, 'batch'),
+      }),
+  },
+  gradcam: {
+    usage: 'convscope gradcam MODEL IMAGE [--layer L] [--class N|NAME] [--score prob|logit] [--out DIR]',
+    about: 'Grad-CAM heatmap of a class over the image (default: the top class at the last conv layer).',
+    positionals: ['MODEL', 'IMAGE'],
+    options: {
+      layer: { type: 'string', help: 'conv layer (default: the last Conv2D)' },
+      class: { type: 'string', help: 'class index, or ImageNet name or wordnet id (default: the top class)' },
+      score: { type: 'string', default: 'prob', help: 'prob (post-softmax, as the book) or logit (pre-softmax, as the Grad-CAM paper)' },
+      top: { type: 'string', default: '3', help: 'predictions to list' },
+      preprocess: { type: 'string', help: 'none, rescale, vgg16 or squeezenet' },
+    },
+    run: async ([m, i], f) =>
+      (await import('./commands/gradcam.ts')).gradcamCommand(m, i, {
+        ...common(f),
+        layer: f.layer as string | undefined,
+        class: f.class as string | undefined,
+        score: f.score as string,
+        top: num(f.top, 'top'),
+        preprocess: f.preprocess as string | undefined,
+      }),
+  },
+  demo: {
+    usage: 'convscope demo [--out DIR]',
+    about: 'All three pictures on bundled real files (trained cats-vs-dogs convnet, ImageNet SqueezeNet) in one HTML report.',
+    positionals: [],
+    options: {
+      filters: { type: 'string', default: '0-15', help: 'SqueezeNet filters per layer' },
+      size: { type: 'string', default: '64', help: 'pattern size' },
+      steps: { type: 'string', default: '40', help: 'gradient ascent steps' },
+    },
+    run: async (_p, f) => (await import('./commands/demo.ts')).demoCommand({ ...common(f), filters: f.filters as string, size: num(f.size, 'size'), steps: num(f.steps, 'steps') }),
+  },
+};
+
+function help(name?: string): string {
+  if (name && COMMANDS[name]) {
+    const c = COMMANDS[name];
+    const opts = { ...c.options, ...COMMON };
+    return [
+      `usage: ${c.usage}`,
+      '',
+      c.about,
+      '',
+      'options:',
+      ...Object.entries(opts).map(([k, o]) => `  --${k.padEnd(12)} ${o.help}${o.default !== undefined && o.type === 'string' ? ` (default ${o.default})` : ''}`),
+    ].join('\n');
+  }
+  return [
+    'convscope: see inside a convnet (activations, filter patterns, Grad-CAM) on a WebGPU tensor engine',
+    '',
+    'commands:',
+    ...Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.about}`),
+    '',
+    'MODEL is a full-model .h5, or a weights-only .h5 with --arch. `convscope COMMAND --help` for details.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help(rest[0]));
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`convscope: unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')}`);
+    return 2;
+  }
+  let json = rest.includes('--json');
+  try {
+    const options = Object.fromEntries(Object.entries({ ...cmd.options, ...COMMON }).map(([k, o]) => [k, { type: o.type, default: o.default }])) as NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError(`${(e as Error).message.replace(/\. To specify.*$/, '')}\n${help(name)}`);
+    }
+    const flags = parsed.values as Record<string, unknown>;
+    json = flags.json as boolean;
+    if (flags.help) {
+      console.log(help(name));
+      return 0;
+    }
+    if (parsed.positionals.length !== cmd.positionals.length) {
+      throw new UsageError(`expected ${cmd.positionals.join(' ') || 'no arguments'}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'nothing'}\nusage: ${cmd.usage}`);
+    }
+    const adapter = await useBackend(flags.backend as string);
+    const result = await cmd.run(parsed.positionals, flags);
+    if (json) process.stdout.write(`${JSON.stringify({ ...result.json, backend: adapter }, null, 2)}\n`);
+    else console.log(result.text.join('\n'));
+    return 0;
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (json) process.stdout.write(`${JSON.stringify({ command: name, error: msg })}\n`);
+    console.error(`convscope ${name}: ${msg}`);
+    if (process.env.CONVSCOPE_DEBUG) console.error((e as Error).stack);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
