@@ -78,7 +78,6 @@ export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandRe
       }),
     );
     await out.commit();
-    log(`report: ${report}`);
     return {
       json: {
         command: 'demo',
