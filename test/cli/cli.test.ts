@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// The real command line, run as a user would (a child process through bin/convscope.mjs).
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/convscope.mjs');
+const MODEL = join(ROOT, 'assets/cats_and_dogs_small_1.h5');
+const SQUEEZENET = join(ROOT, 'assets/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5');
+const CAT = join(ROOT, 'assets/chelsea_cat.png');
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20, timeout: 300_000 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+const tmp = () => mkdtempSync(join(tmpdir(), 'convscope-cli-'));
+
+describe('convscope CLI', () => {
+  it('summary --json matches the Keras figures of the real file', async () => {
+    const r = await run(['summary', MODEL, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.command).toBe('summary');
+    expect(j.model.params).toBe(187649);
+    expect(j.layers.map((l: { className: string }) => l.className)).toEqual([
+      'InputLayer', 'Conv2D', 'MaxPooling2D', 'Conv2D', 'MaxPooling2D', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dropout', 'Dense', 'Dense',
+    ]);
+    expect(j.summary).toContain('Total params: 187,649');
+    expect(j.backend).toMatch(/\S/);
+  });
+
+  it('predict, activations and gradcam --json on the real trained convnet', async () => {
+    const out = tmp();
+    const p = JSON.parse((await run(['predict', MODEL, CAT, '--json'])).stdout);
+    expect(p.predictions).toHaveLength(2);
+    const probs = p.predictions.map((x: { probability: number }) => x.probability);
+    expect(probs[0] + probs[1]).toBeCloseTo(1, 6);
+    const a = await run(['activations', MODEL, CAT, '--out', out, '--layers', 'conv2d_4,max_pooling2d_6', '--json']);
+    expect(a.code, a.stderr).toBe(0);
+    const aj = JSON.parse(a.stdout);
+    expect(aj.layers.map((l: { name: string; shape: number[] }) => [l.name, l.shape])).toEqual([
+      ['conv2d_4', [48, 48, 32]],
+      ['max_pooling2d_6', [4, 4, 64]],
+    ]);
+    expect(aj.layers[0].channels).toHaveLength(32);
+    for (const f of aj.files) expect(existsSync(f)).toBe(true);
+    for (const cls of ['0', '1']) {
+      const g = await run(['gradcam', MODEL, CAT, '--out', out, '--class', cls, '--json']);
+      expect(g.code, g.stderr).toBe(0);
+      const gj = JSON.parse(g.stdout).gradcam;
+      expect(gj.layer).toBe('conv2d_6');
+      expect(gj.class.index).toBe(Number(cls));
+      expect(gj.shape).toEqual([9, 9]);
+      expect(gj.values).toHaveLength(81);
+      expect(Math.min(...gj.values)).toBeGreaterThanOrEqual(0);
+      // normalised by its maximum; on this model the class-0 (cat) map is all negative before
+      // the ReLU, so it is all zero (the guarded case)
+      expect(Math.max(...gj.values)).toBe(cls === '1' ? 1 : 0);
+    }
+    expect(readdirSync(out)).toContain('report.html');
+  });
+
+  it('filters --json reports every step of every pattern', async () => {
+    const out = tmp();
+    const r = await run(['filters', SQUEEZENET, '--arch', 'squeezenet-notop', '--layers', 'conv1', '--filters', '0-2', '--size', '32', '--steps', '3', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.filters[0].layer).toBe('conv1');
+    expect(j.filters[0].patterns.map((p: { filter: number }) => p.filter)).toEqual([0, 1, 2]);
+    for (const p of j.filters[0].patterns) {
+      expect(p.losses).toHaveLength(4);
+      expect(p.losses[3]).toBeGreaterThan(p.losses[0]); // ascent raises the filter's mean activation
+    }
+  });
+
+  it('bad input: one clear message, non-zero exit, nothing half-written', async () => {
+    const out = tmp();
+    const bad = join(out, 'bad.png');
+    writeFileSync(bad, 'this is not an image');
+    const cases: [string[], RegExp, number][] = [
+      [['activations', MODEL, bad, '--out', join(out, 'a')], /bad\.png/, 1],
+      [['activations', MODEL, CAT, '--layers', 'nope', '--out', join(out, 'b')], /no layer 'nope'; its layers are: .*conv2d_4/, 1],
+      [['filters', SQUEEZENET, '--arch', 'squeezenet-notop', '--layers', 'conv1', '--filters', '60-70', '--out', join(out, 'c')], /filters 0\.\.63; 64, 65/, 2],
+      [['gradcam', MODEL, CAT, '--class', '7', '--out', join(out, 'd')], /classes 0\.\.1; got class 7/, 1],
+      [['gradcam', MODEL, CAT, '--layer', 'dense_3', '--out', join(out, 'e')], /Grad-CAM needs a convolutional layer.*dense_3/, 1],
+      [['summary', join(out, 'bad.png')], /bad\.png/, 1],
+      [['predict', MODEL], /expected MODEL IMAGE/, 2],
+      [['frobnicate'], /unknown command 'frobnicate'/, 2],
+      [['filters', SQUEEZENET, '--arch', 'alexnet'], /--arch must be one of/, 2],
+    ];
+    for (const [args, msg, code] of cases) {
+      const r = await run(args);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(code);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr.trim().split('\n').length, r.stderr).toBeLessThanOrEqual(3);
+    }
+    for (const d of ['a', 'b', 'c', 'd', 'e']) expect(existsSync(join(out, d)), d).toBe(false);
+    expect(readdirSync(out).filter((n) => n.startsWith('.convscope-staging'))).toEqual([]);
+  });
+
+  it('--help for each command', async () => {
+    for (const c of ['summary', 'predict', 'activations', 'filters', 'gradcam', 'demo']) {
+      const r = await run([c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`usage: convscope ${c}`);
+    }
+  });
+});
