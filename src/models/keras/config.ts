@@ -454,6 +454,7 @@ function parseSequential(config: unknown, ctx: Ctx): { name: string; layers: Lay
   const layers: LayerSpec[] = [];
   let prev: string | undefined;
   raws.forEach((raw, i) => {
+    const layer = makeLayer(raw, [], ctx);
     if (i === 0 && raw.className !== 'InputLayer') {
       // Keras 2 Sequential: an InputLayer named '<first>_input' built from the first layer's batch_input_shape.
       let shape = declaredBatchShape(raw.config, ctx, raw);
@@ -466,7 +467,7 @@ function parseSequential(config: unknown, ctx: Ctx): { name: string; layers: Lay
       prev = inputName;
     }
     if (raw.className === 'InputLayer' && i > 0) fail(ctx, `model_config: InputLayer '${raw.name}' in the middle of a Sequential model`);
-    const layer = makeLayer(raw, prev === undefined ? [] : [prev], ctx);
+    if (prev !== undefined) layer.inbound = [prev];
     layers.push(layer);
     prev = layer.name;
   });

@@ -33,10 +33,24 @@ interface Loaded {
   module: H5Module;
 }
 
-let nodeLib: Promise<Loaded> | undefined;
-let memLib: Promise<Loaded> | undefined;
+type LibKind = 'node' | 'memory';
+const SPECIFIERS: Record<LibKind, string> = { node: 'h5wasm/node', memory: 'h5wasm' };
+const libs: Record<LibKind, Promise<Loaded> | undefined> = { node: undefined, memory: undefined };
+let instanceCounter = 0;
 
-async function load(specifier: string): Promise<Loaded> {
+async function load(kind: LibKind, fresh: boolean): Promise<Loaded> {
+  let specifier = SPECIFIERS[kind];
+  if (fresh) {
+    // A new module record (same URL, another query) evaluates h5wasm again: a new wasm instance.
+    const resolve = (import.meta as { resolve?: (s: string) => string }).resolve;
+    if (typeof resolve === 'function') {
+      try {
+        specifier = `${resolve(specifier)}?instance=${++instanceCounter}`;
+      } catch {
+        // keep the cached instance
+      }
+    }
+  }
   // A variable specifier keeps bundlers from pulling the Node build into a browser bundle.
   const mod = (await import(/* @vite-ignore */ specifier)) as { default: H5Lib };
   const h5 = mod.default;
@@ -44,16 +58,40 @@ async function load(specifier: string): Promise<Loaded> {
   return { h5, module };
 }
 
+const loadedOnce: Record<LibKind, boolean> = { node: false, memory: false };
+
+function lib(kind: LibKind): Promise<Loaded> {
+  if (!libs[kind]) {
+    libs[kind] = load(kind, loadedOnce[kind]);
+    loadedOnce[kind] = true;
+  }
+  return libs[kind];
+}
+
+/** After the wasm code aborted (or left a file open), its state is not trusted: the next call gets a fresh instance. */
+function retire(kind: LibKind): void {
+  libs[kind] = undefined;
+}
+
+/**
+ * Drop the h5wasm instances (their wasm memory, which never shrinks: about
+ * 1 GB after reading VGG16 with top, goes with them); the next read starts
+ * fresh ones. Needs `import.meta.resolve` (Node 20, modern browsers);
+ * without it the same instances are kept.
+ */
+export function releaseHdf5Memory(): void {
+  retire('node');
+  retire('memory');
+}
+
 /** The h5wasm build that reads and writes host paths (Node only). */
 export function h5wasmNode(): Promise<Loaded> {
-  nodeLib ??= load('h5wasm/node');
-  return nodeLib;
+  return lib('node');
 }
 
 /** The h5wasm build with an in-memory file system (browser, and Node for bytes). */
 export function h5wasmMemory(): Promise<Loaded> {
-  memLib ??= load('h5wasm');
-  return memLib;
+  return lib('memory');
 }
 
 /** Context given to the callback of {@link withHdf5File}. */
@@ -79,7 +117,7 @@ interface ByteReader {
  * superblock's end-of-file address against the real size. Throws a
  * {@link KerasFileError} naming the file.
  */
-function checkHeader(reader: ByteReader, fileName: string): void {
+function checkHeader(reader: ByteReader, fileName: string): { sizeOfLengths: number } | undefined {
   if (reader.size < HDF5_SIGNATURE.length) {
     throw new KerasFileError(
       `not an HDF5 file (only ${reader.size} bytes; a Keras .h5 file starts with the HDF5 signature)`,
@@ -108,8 +146,9 @@ function checkHeader(reader: ByteReader, fileName: string): void {
     sizeOfOffsets = head[9];
     eofPos = 12 + 2 * sizeOfOffsets;
   } else {
-    return; // unknown superblock version: let the HDF5 library judge
+    return undefined; // unknown superblock version: let the HDF5 library judge
   }
+  const sizeOfLengths = version <= 1 ? head[14] : head[10];
   if (![2, 4, 8].includes(sizeOfOffsets) || eofPos + sizeOfOffsets > head.length) {
     throw new KerasFileError(
       `truncated or corrupt HDF5 file (the superblock is incomplete: ${reader.size} bytes)`,
@@ -134,6 +173,56 @@ function checkHeader(reader: ByteReader, fileName: string): void {
       fileName,
     );
   }
+  return [2, 4, 8].includes(sizeOfLengths) ? { sizeOfLengths } : undefined;
+}
+
+function readLength(b: Uint8Array, pos: number, size: number): number {
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + b[pos + i];
+  return v;
+}
+
+/**
+ * Global heap collections ('GCOL', where HDF5 keeps variable-length strings
+ * such as `model_config`) whose object chain contains a zero-size object
+ * make the HDF5 library loop forever while decoding them (a damaged file
+ * must not hang the page). Walk each collection as the library does and
+ * reject those. `scan` yields the file in consecutive blocks.
+ */
+function checkGlobalHeaps(
+  reader: ByteReader,
+  blocks: Iterable<{ offset: number; bytes: Uint8Array }>,
+  sizeOfLengths: number,
+  fileName: string,
+): void {
+  const L = sizeOfLengths;
+  const hdr = 8 + L;
+  for (const { offset, bytes } of blocks) {
+    for (let i = bytes.indexOf(0x47); i >= 0; i = bytes.indexOf(0x47, i + 1)) {
+      if (bytes[i + 1] !== 0x43 || bytes[i + 2] !== 0x4f || bytes[i + 3] !== 0x4c) continue; // "GCOL"
+      const start = offset + i;
+      const head = reader.read(start, hdr);
+      if (head.length < hdr || head[4] !== 1 || head[5] !== 0 || head[6] !== 0 || head[7] !== 0) continue;
+      const size = readLength(head, 8, L);
+      if (size < 4096 || start + size > reader.size) continue;
+      const c = reader.read(start, size);
+      let p = hdr;
+      while (p < size && p + hdr <= size) {
+        const idx = c[p] | (c[p + 1] << 8);
+        const objSize = readLength(c, p + 8, L);
+        const need = idx > 0 ? hdr + Math.ceil(objSize / 8) * 8 : objSize;
+        if (need === 0) {
+          throw new KerasFileError(`corrupt HDF5 file (damaged global heap at byte ${start})`, fileName);
+        }
+        p += need;
+      }
+    }
+  }
+}
+
+/** The whole of an in-memory file as one block. */
+function* wholeBlock(bytes: Uint8Array): Iterable<{ offset: number; bytes: Uint8Array }> {
+  yield { offset: 0, bytes };
 }
 
 /** Shorten HDF5's error stack to its innermost message. */
@@ -173,34 +262,39 @@ export async function withHdf5File<T>(
     }
     try {
       const size = fs.fstatSync(fd).size;
-      checkHeader(
-        {
-          size,
-          read(offset, length) {
-            const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
-            fs.readSync(fd, buf, 0, buf.length, offset);
-            return buf;
-          },
+      const reader: ByteReader = {
+        size,
+        read(offset, length) {
+          const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+          fs.readSync(fd, buf, 0, buf.length, offset);
+          return buf;
         },
-        fileName,
-      );
+      };
+      const info = checkHeader(reader, fileName);
+      if (info) {
+        const BLOCK = 16 * 1024 * 1024;
+        const blocks = function* (): Iterable<{ offset: number; bytes: Uint8Array }> {
+          // blocks overlap by 3 bytes so that no 'GCOL' straddles two of them unseen
+          for (let offset = 0; offset < size; offset += BLOCK) yield { offset, bytes: reader.read(offset, BLOCK + 3) };
+        };
+        checkGlobalHeaps(reader, blocks(), info.sizeOfLengths, fileName);
+      }
     } finally {
       fs.closeSync(fd);
     }
     const { h5, module } = await h5wasmNode();
-    return runOpen(h5, module, source, fileName, fn);
+    return runOpen(h5, module, source, fileName, fn, () => retire('node'));
   }
   const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
   const fileName = opts.fileName ?? '<in-memory .h5>';
-  checkHeader(
-    { size: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) },
-    fileName,
-  );
+  const reader: ByteReader = { size: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) };
+  const info = checkHeader(reader, fileName);
+  if (info) checkGlobalHeaps(reader, wholeBlock(bytes), info.sizeOfLengths, fileName);
   const { h5, module } = await h5wasmMemory();
   const tmp = `/convscope_${randomTag()}_${++tempCounter}.h5`;
   module.FS.writeFile(tmp, bytes);
   try {
-    return runOpen(h5, module, tmp, fileName, fn);
+    return runOpen(h5, module, tmp, fileName, fn, () => retire('memory'));
   } finally {
     try {
       module.FS.unlink(tmp);
@@ -214,13 +308,67 @@ function randomTag(): string {
   return Math.floor(Math.random() * 0xffffffff).toString(16);
 }
 
-function runOpen<T>(h5: H5Lib, module: H5Module, path: string, fileName: string, fn: (ctx: Hdf5Context) => T): T {
+interface FsStreams {
+  streams: ({ path?: string } | null | undefined)[];
+  close(stream: unknown): void;
+}
+
+/**
+ * Close the streams opened while we ran that are still open, and say
+ * whether any besides h5wasm's error tmpfiles was left (the throwing error
+ * handler prints HDF5's error stack into a `tmpfile()` and throws before
+ * closing it; an error or abort in the middle of a read can leave HDF5
+ * objects, hence the file, open).
+ */
+function closeLeakedStreams(module: H5Module, before: Set<unknown>): boolean {
+  const fs = module.FS as unknown as FsStreams;
+  let leftOpen = false;
+  for (const s of fs.streams ?? []) {
+    if (s && !before.has(s)) {
+      if (!/tmpfile/.test(s.path ?? '')) leftOpen = true;
+      try {
+        fs.close(s);
+      } catch {
+        // already closed
+      }
+    }
+  }
+  return leftOpen;
+}
+
+/**
+ * A crash of the wasm code on a corrupt file: an HDF5 / C++ `abort()`
+ * ("Aborted(...)") or a trap such as "memory access out of bounds".
+ */
+function isWasmCrash(err: unknown): err is Error {
+  return (
+    err instanceof Error &&
+    ((typeof WebAssembly !== 'undefined' && err instanceof WebAssembly.RuntimeError) ||
+      err.name === 'RuntimeError' ||
+      /^Aborted\(/.test(err.message))
+  );
+}
+
+function runOpen<T>(
+  h5: H5Lib,
+  module: H5Module,
+  path: string,
+  fileName: string,
+  fn: (ctx: Hdf5Context) => T,
+  onTainted: () => void,
+): T {
+  const before = new Set<unknown>((module.FS as unknown as FsStreams).streams ?? []);
+  let aborted = false;
   module.activate_throwing_error_handler();
   try {
     let file: H5File;
     try {
       file = new h5.File(path, 'r');
     } catch (err) {
+      if (isWasmCrash(err)) {
+        aborted = true;
+        throw new KerasFileError(`corrupt HDF5 file (the HDF5 library crashed opening it: ${err.message})`, fileName);
+      }
       throw new KerasFileError(`the HDF5 library cannot open it: ${hdf5Message(err)}`, fileName);
     }
     if (file.file_id < 0n) {
@@ -230,6 +378,10 @@ function runOpen<T>(h5: H5Lib, module: H5Module, path: string, fileName: string,
       return fn({ file, fileName });
     } catch (err) {
       if (err instanceof KerasFileError) throw err;
+      if (isWasmCrash(err)) {
+        aborted = true;
+        throw new KerasFileError(`corrupt HDF5 file (the HDF5 library crashed reading it: ${err.message})`, fileName);
+      }
       if (err instanceof Error && /HDF5|#\d{3}:/.test(err.message)) {
         throw new KerasFileError(`HDF5 read error: ${hdf5Message(err)}`, fileName);
       }
@@ -238,18 +390,21 @@ function runOpen<T>(h5: H5Lib, module: H5Module, path: string, fileName: string,
       try {
         file.close();
       } catch {
-        // a file whose open half-failed: nothing more to release
+        // a file whose open half-failed or whose reader aborted: its stream is closed below
       }
     }
   } finally {
     module.deactivate_throwing_error_handler();
+    // After an abort, or when a failed read left the file open inside HDF5,
+    // that wasm instance's state is not trusted: the next call gets a fresh one.
+    if (closeLeakedStreams(module, before) || aborted) onTainted();
   }
 }
 
 /** Number of files the loaded h5wasm modules currently hold open (for leak tests). */
 export async function openFileCount(): Promise<number> {
   let n = 0;
-  for (const p of [nodeLib, memLib]) {
+  for (const p of [libs.node, libs.memory]) {
     if (!p) continue;
     const { module } = await p;
     const streams = (module.FS as unknown as { streams?: unknown[] }).streams ?? [];
@@ -261,8 +416,8 @@ export async function openFileCount(): Promise<number> {
 
 /** Temporary files left in the in-memory file system (for leak tests). */
 export async function memoryFsTempFiles(): Promise<string[]> {
-  if (!memLib) return [];
-  const { module } = await memLib;
+  if (!libs.memory) return [];
+  const { module } = await libs.memory;
   return (module.FS.readdir('/') as string[]).filter((n) => n.startsWith('convscope_'));
 }
 
