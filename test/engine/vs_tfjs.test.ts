@@ -101,7 +101,7 @@ describe('where TensorFlow.js is wrong', () => {
     // 2x2 image, 3x3 window, stride 1, 'same': every window holds all 4 cells, so y = mean(x) at each
     // of the 4 outputs and d sum(y) / dx = 4 * 1/4 = 1 for every cell.
     const x = [1, 2, 3, 4];
-    const f = (v: number[]) => tf.sum(tf.avgPool(tf.tensor(v, [1, 2, 2, 1]), 3, 1, 'same')).dataSync()[0];
+    const f = (v: number[]) => tf.sum(tf.avgPool(tf.tensor4d(v, [1, 2, 2, 1]), 3, 1, 'same')).dataSync()[0];
     const eps = 1e-2;
     const numeric = (f([x[0] + eps, 2, 3, 4]) - f([x[0] - eps, 2, 3, 4])) / (2 * eps);
     expect(numeric).toBeCloseTo(1, 3);
