@@ -26,8 +26,7 @@ const { value, grads } = cs.gradientsOf(
     const score = cs.sum(cs.slice(probs, [0, 386], [1, 1])); // African_elephant
     return { value: score, wrt: [A] };
   },
-  undefined,
-  (e) => rows.push(`| ${rows.length + 1} | \`${e.op}\` | ${e.input} | [${e.dyShape.join(', ')}] | [${e.gradShape.join(', ')}] |${e.accumulated ? ' (added)' : ''}`),
+  { trace: (e) => rows.push(`| ${rows.length + 1} | \`${e.op}\` | ${e.input} | [${e.dyShape.join(', ')}] | [${e.gradShape.join(', ')}] |${e.accumulated ? ' (added)' : ''}`) },
 );
 console.log('| step | rule of op | for input | dy shape | gradient shape |');
 console.log('|---|---|---|---|---|');

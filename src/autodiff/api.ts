@@ -8,6 +8,18 @@ export interface ValueAndGrads {
   grads: Tensor[];
 }
 
+export interface GradientsOptions {
+  /** Weights of the target's elements (default: ones, i.e. the target is summed). */
+  dy?: Tensor;
+  /** Called for every rule application of the backward pass (see docs/autodiff.md). */
+  trace?: (e: TraceEntry) => void;
+  /**
+   * Record only ops downstream of tensors passed to `watch` (which must then include
+   * every source). Saves the memory of everything computed before the sources.
+   */
+  onlyWatched?: boolean;
+}
+
 /**
  * The general form: run `fn` on a tape; it returns the target value and the tensors
  * to differentiate with respect to, which may be intermediate tensors it computed
@@ -20,15 +32,19 @@ export interface ValueAndGrads {
  *   });
  */
 export function gradientsOf(
-  fn: () => { value: Tensor; wrt: readonly Tensor[] },
-  dy?: Tensor,
-  trace?: (e: TraceEntry) => void,
+  fn: (watch: (t: Tensor) => Tensor) => { value: Tensor; wrt: readonly Tensor[] },
+  o: GradientsOptions = {},
 ): ValueAndGrads {
   return engine.tidy(() => {
-    const tape = new Tape();
+    const tape = new Tape({ onlyWatched: o.onlyWatched });
     try {
-      const { value, wrt } = tape.record(fn);
-      const grads = tape.gradient(value, wrt, dy, trace);
+      const { value, wrt } = tape.record(() =>
+        fn((t) => {
+          tape.watch(t);
+          return t;
+        }),
+      );
+      const grads = tape.gradient(value, wrt, o.dy, o.trace);
       return { value, grads };
     } finally {
       tape.dispose();

@@ -38,6 +38,21 @@ interface TapeNode {
 export class Tape implements OpObserver {
   private nodes: TapeNode[] = [];
   private recording = false;
+  /**
+   * With `onlyWatched`, only ops that (transitively) consume a watched tensor are
+   * recorded, so nothing upstream of the sources is saved (Grad-CAM's forward pass
+   * up to the conv layer costs no tape memory).
+   */
+  private tracked: Set<number> | undefined;
+
+  constructor(o: { onlyWatched?: boolean } = {}) {
+    if (o.onlyWatched) this.tracked = new Set();
+  }
+
+  /** Marks a tensor as a source whose downstream ops must be recorded (onlyWatched mode). */
+  watch(t: Tensor): void {
+    this.tracked?.add(t.id);
+  }
 
   /** Runs fn with this tape watching every op. */
   record<T>(fn: () => T): T {
@@ -54,6 +69,10 @@ export class Tape implements OpObserver {
   onOp(rec: OpRecord): void {
     if (!this.recording) return;
     if (isNonDifferentiable(rec.op)) return;
+    if (this.tracked) {
+      if (!Object.values(rec.inputs).some((t) => this.tracked!.has(t.id))) return;
+      this.tracked.add(rec.output.id);
+    }
     // An op without a rule is still recorded: the error comes only if a gradient must flow through it.
     const rule = gradientRule(rec.op) ?? NO_RULE;
     const inputIds: Record<string, number> = {};

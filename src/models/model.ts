@@ -79,9 +79,10 @@ export class Model {
   /**
    * Runs the graph on `input` (NHWC, batch first) and returns the requested outputs
    * in order: layer names, or `name:pre` for a pre-activation. Intermediate tensors
-   * are disposed; the returned ones are the caller's.
+   * are disposed; the returned ones are the caller's. `watch` hands chosen layer
+   * outputs to a tape's watch function the moment they are computed.
    */
-  run(input: Tensor, outputs: readonly string[]): Tensor[] {
+  run(input: Tensor, outputs: readonly string[], o: { watch?: Record<string, (t: Tensor) => Tensor> } = {}): Tensor[] {
     if (this.disposed) throw new Error(`model '${this.name}' was disposed`);
     this.checkInput(input);
     const wanted = outputs.map((o) => {
@@ -106,7 +107,11 @@ export class Model {
       for (const layer of this.spec.layers) {
         if (!needed.has(layer.name)) continue;
         const inputs = layer.className === 'InputLayer' ? [input] : layer.inbound.map((n) => results.get(n)!.out);
-        results.set(layer.name, this.runnable.get(layer.name)!.apply(inputs));
+        const r = this.runnable.get(layer.name)!.apply(inputs);
+        // a watched layer output becomes an autodiff source as soon as it exists (before its consumers run)
+        const w = o.watch?.[layer.name];
+        if (w) w(r.out);
+        results.set(layer.name, r);
       }
       return wanted.map((w) => {
         const r = results.get(w.name)!;

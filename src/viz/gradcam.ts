@@ -57,8 +57,9 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
   }
   const ci = classIndex;
   let A: Tensor | undefined;
-  const { value, grads } = gradientsOf(() => {
-    const [a, out] = model.run(input, [layer, scoreKind === 'logit' ? outName + PRE_ACTIVATION : outName]);
+  // Only ops downstream of A are recorded: the forward pass up to the conv layer keeps no tape memory.
+  const { value, grads } = gradientsOf((watch) => {
+    const [a, out] = model.run(input, [layer, scoreKind === 'logit' ? outName + PRE_ACTIVATION : outName], { watch: { [layer]: watch } });
     A = engine.keep(a); // needed after the backward pass; the tape's own copy is released
     let score: Tensor;
     if (units === 1) {
@@ -66,7 +67,7 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
       score = ci === 1 ? s : scoreKind === 'prob' ? ops.sub(1, s) : ops.neg(s);
     } else score = ops.reshape(ops.slice(out, [0, ci], [1, 1]), []);
     return { value: score, wrt: [a] };
-  });
+  }, { onlyWatched: true });
   const [G] = grads;
   try {
     const [map, weights] = engine.tidy(() => {

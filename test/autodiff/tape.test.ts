@@ -52,7 +52,7 @@ describe('reverse-mode autodiff', () => {
   it('a non-scalar target is summed (dy = ones) and an explicit dy weights it', () => {
     const x = cs.tensor([1, 2]);
     expect(vals(cs.grad((t) => cs.mul(t, t))(x))).toEqual([2, 4]);
-    const { grads } = cs.gradientsOf(() => ({ value: cs.mul(x, x), wrt: [x] }), cs.tensor([10, -1]));
+    const { grads } = cs.gradientsOf(() => ({ value: cs.mul(x, x), wrt: [x] }), { dy: cs.tensor([10, -1]) });
     expect(vals(grads[0])).toEqual([20, -4]);
   });
 
@@ -76,6 +76,22 @@ describe('reverse-mode autodiff', () => {
         return { value: cs.sum(cs.maxPoolBackward(dy, x, { poolSize: 1 })), wrt: [dy] };
       }),
     ).toThrow(/op 'maxPoolBackward' has no gradient with respect to its input 'dy'/);
+  });
+
+  it('onlyWatched records nothing upstream of the watched tensor, and gives the same gradient', () => {
+    const x = cs.tensor([0.5, -1, 2, 1], [1, 2, 2, 1]);
+    const w = cs.tensor([2], [1, 1, 1, 1]);
+    const weights = cs.tensor([1, 2, 3, 4], [1, 2, 2, 1]);
+    const rows: string[] = [];
+    const { grads } = cs.gradientsOf(
+      (watch) => {
+        const A = watch(cs.relu(cs.conv2d(x, w)));
+        return { value: cs.sum(cs.mul(cs.relu(A), weights)), wrt: [A] };
+      },
+      { onlyWatched: true, trace: (e) => rows.push(e.op) },
+    );
+    expect(vals(grads[0])).toEqual([1, 0, 3, 4]);
+    expect(rows).toEqual(['sum', 'mul', 'relu']); // conv2d and the first relu were never recorded
   });
 
   it('second order: the gradient of a gradient', () => {
