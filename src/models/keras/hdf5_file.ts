@@ -12,7 +12,11 @@
  * Files are always closed and temporary MEMFS files always unlinked
  * (try/finally). Before opening, the HDF5 signature and the superblock's
  * end-of-file address are checked in JS, so a non-HDF5 or truncated file
- * gives one clear message instead of HDF5's diagnostic dump.
+ * gives one clear message instead of HDF5's diagnostic dump; so are the
+ * global heap collections, whose damage can make the library loop forever.
+ * While a file is read, HDF5 errors throw (h5wasm's throwing handler) and
+ * become {@link KerasFileError}s; a crash of the wasm code (abort, trap) on
+ * a corrupt file does too, and the next read gets a fresh wasm instance.
  */
 import type { Dataset, File as H5File, Group } from 'h5wasm';
 import { KerasFileError } from './spec.ts';
@@ -38,21 +42,27 @@ const SPECIFIERS: Record<LibKind, string> = { node: 'h5wasm/node', memory: 'h5wa
 const libs: Record<LibKind, Promise<Loaded> | undefined> = { node: undefined, memory: undefined };
 let instanceCounter = 0;
 
-async function load(kind: LibKind, fresh: boolean): Promise<Loaded> {
-  let specifier = SPECIFIERS[kind];
-  if (fresh) {
-    // A new module record (same URL, another query) evaluates h5wasm again: a new wasm instance.
-    const resolve = (import.meta as { resolve?: (s: string) => string }).resolve;
-    if (typeof resolve === 'function') {
-      try {
-        specifier = `${resolve(specifier)}?instance=${++instanceCounter}`;
-      } catch {
-        // keep the cached instance
-      }
-    }
+/** A URL that evaluates h5wasm once more (same file, another query): a new wasm instance. */
+function freshUrl(kind: LibKind): string | undefined {
+  const resolve = (import.meta as { resolve?: (s: string) => string }).resolve;
+  if (typeof resolve !== 'function') return undefined;
+  try {
+    return `${resolve(SPECIFIERS[kind])}?instance=${++instanceCounter}`;
+  } catch {
+    return undefined;
   }
-  // A variable specifier keeps bundlers from pulling the Node build into a browser bundle.
-  const mod = (await import(/* @vite-ignore */ specifier)) as { default: H5Lib };
+}
+
+async function load(kind: LibKind, fresh: boolean): Promise<Loaded> {
+  let mod: { default: H5Lib };
+  const url = fresh ? freshUrl(kind) : undefined;
+  if (url !== undefined) mod = (await import(/* @vite-ignore */ url)) as { default: H5Lib };
+  else if (kind === 'memory') mod = await import('h5wasm');
+  else {
+    // A variable specifier keeps bundlers from pulling the Node build into a browser bundle.
+    const nodeBuild = SPECIFIERS.node;
+    mod = (await import(/* @vite-ignore */ nodeBuild)) as { default: H5Lib };
+  }
   const h5 = mod.default;
   const module = await h5.ready;
   return { h5, module };
@@ -184,10 +194,12 @@ function readLength(b: Uint8Array, pos: number, size: number): number {
 
 /**
  * Global heap collections ('GCOL', where HDF5 keeps variable-length strings
- * such as `model_config`) whose object chain contains a zero-size object
- * make the HDF5 library loop forever while decoding them (a damaged file
- * must not hang the page). Walk each collection as the library does and
- * reject those. `scan` yields the file in consecutive blocks.
+ * such as `model_config`) whose object chain does not tile the collection
+ * exactly can make the HDF5 library loop forever while decoding them (a
+ * zero-size object is reached, e.g. after a damaged size field) or read out
+ * of bounds. Walk each collection as the library does (with its 32-bit
+ * `size_t`, as compiled to wasm) and reject damaged ones before HDF5 sees
+ * them: a damaged file must not hang the page.
  */
 function checkGlobalHeaps(
   reader: ByteReader,
@@ -197,6 +209,7 @@ function checkGlobalHeaps(
 ): void {
   const L = sizeOfLengths;
   const hdr = 8 + L;
+  const size32 = (b: Uint8Array, pos: number) => readLength(b, pos, Math.min(L, 4));
   for (const { offset, bytes } of blocks) {
     for (let i = bytes.indexOf(0x47); i >= 0; i = bytes.indexOf(0x47, i + 1)) {
       if (bytes[i + 1] !== 0x43 || bytes[i + 2] !== 0x4f || bytes[i + 3] !== 0x4c) continue; // "GCOL"
@@ -207,14 +220,19 @@ function checkGlobalHeaps(
       if (size < 4096 || start + size > reader.size) continue;
       const c = reader.read(start, size);
       let p = hdr;
-      while (p < size && p + hdr <= size) {
-        const idx = c[p] | (c[p + 1] << 8);
-        const objSize = readLength(c, p + 8, L);
-        const need = idx > 0 ? hdr + Math.ceil(objSize / 8) * 8 : objSize;
-        if (need === 0) {
-          throw new KerasFileError(`corrupt HDF5 file (damaged global heap at byte ${start})`, fileName);
+      while (p < size) {
+        if (p + hdr > size) {
+          p = size; // a tail too small for an object header is free space
+          break;
         }
+        const idx = c[p] | (c[p + 1] << 8);
+        const objSize = size32(c, p + 8);
+        const need = idx > 0 ? hdr + Math.ceil(objSize / 8) * 8 : objSize;
+        if (need === 0) break;
         p += need;
+      }
+      if (p !== size) {
+        throw new KerasFileError(`corrupt HDF5 file (damaged global heap at byte ${start})`, fileName);
       }
     }
   }
@@ -249,7 +267,8 @@ export async function withHdf5File<T>(
 ): Promise<T> {
   if (typeof source === 'string') {
     const fileName = opts.fileName ?? source;
-    const fs = await import('node:fs');
+    const nodeFs = 'node:fs'; // a variable: browser bundles never see it (paths are Node-only)
+    const fs = (await import(/* @vite-ignore */ nodeFs)) as typeof import('node:fs');
     let fd: number;
     try {
       fd = fs.openSync(source, 'r');
@@ -518,8 +537,16 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-/** A numeric dataset as float32 values plus its shape (float64 and float16 are converted). */
-export function readFloat32Dataset(ds: Dataset): { shape: number[]; values: Float32Array } {
+/** Float32 datasets bigger than this are read in row blocks (the wasm heap never shrinks). */
+export const READ_BLOCK_BYTES = 32 * 1024 * 1024;
+
+/**
+ * A numeric dataset as float32 values plus its shape (float64 and float16
+ * are converted). Big float32 datasets are read in blocks of rows, so the
+ * wasm heap grows by one block, not by the whole array (VGG16's fc1 is
+ * 411 MB).
+ */
+export function readFloat32Dataset(ds: Dataset, blockBytes = READ_BLOCK_BYTES): { shape: number[]; values: Float32Array } {
   const meta = ds.metadata;
   const shape = (meta.shape ?? []).map(Number);
   const n = shape.reduce((a, b) => a * b, 1);
@@ -527,6 +554,21 @@ export function readFloat32Dataset(ds: Dataset): { shape: number[]; values: Floa
     throw new Error(`dataset ${ds.path} is not numeric (HDF5 type class ${meta.type})`);
   }
   if (n === 0) return { shape, values: new Float32Array(0) };
+  if (meta.type === 1 && meta.size === 4 && n * 4 > blockBytes && shape.length >= 1 && shape[0] > 1) {
+    const rowSize = n / shape[0];
+    const rowsPerBlock = Math.max(1, Math.floor(blockBytes / (rowSize * 4)));
+    const values = new Float32Array(n);
+    const rest = shape.slice(1).map((): [] => []);
+    for (let r = 0; r < shape[0]; r += rowsPerBlock) {
+      const end = Math.min(shape[0], r + rowsPerBlock);
+      const part = ds.slice([[r, end], ...rest]);
+      if (!(part instanceof Float32Array) || part.length !== (end - r) * rowSize) {
+        throw new Error(`dataset ${ds.path}: unexpected slice`);
+      }
+      values.set(part, r * rowSize);
+    }
+    return { shape, values };
+  }
   const v = ds.value;
   let values: Float32Array;
   if (v instanceof Float32Array) values = v;

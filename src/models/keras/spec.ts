@@ -268,9 +268,11 @@ export interface KerasFile {
   /** The architecture (model files only). */
   model?: ModelSpec;
   /**
-   * Weights per layer name, for every name in `layerOrder` (weightless layers map to []).
-   * Model files: normalised to the canonical order and layout and checked against `model`.
-   * Weights-only files: as stored; pass them through `matchWeightsToSpec` with a spec.
+   * Weights per layer name ([] for weightless layers).
+   * Model files: keyed by every layer of `model` (synthesised InputLayers included),
+   * normalised to the canonical order and layout, with roles, checked against `model`.
+   * Weights-only files: keyed by every name in `layerOrder`, as stored; pass them
+   * through `matchWeightsToSpec` (or `loadKerasModel`) with a spec.
    */
   weights: Map<string, WeightArray[]>;
   /** Layer names in file order (the `layer_names` attribute, never the alphabetical HDF5 listing). */
