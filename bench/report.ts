@@ -1,0 +1,92 @@
+/** Writes the benchmark results as JSON, a markdown table and an SVG bar chart. */
+
+export interface PeerResult {
+  ms: number;
+  /** peer time / our time: above 1, convscope is faster. */
+  ratio: number;
+  peakBytes?: number;
+}
+
+export interface ItemResult {
+  name: string;
+  kind: 'kernel' | 'e2e';
+  shape: string;
+  ms: number;
+  gflops: number | null;
+  peakBytes?: number;
+  peers: Record<string, PeerResult | { error: string }>;
+}
+
+export interface BenchResults {
+  adapter: Record<string, string>;
+  date: string;
+  versions: Record<string, string>;
+  settings: Record<string, unknown>;
+  items: ItemResult[];
+}
+
+const fmtMs = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmtMiB = (b: number | undefined) => (b === undefined ? '' : `${(b / 2 ** 20).toFixed(0)} MiB`);
+
+export function markdownTable(r: BenchResults): string {
+  const peers = [...new Set(r.items.flatMap((i) => Object.keys(i.peers)))];
+  const head = `| item | shape | convscope ms | GFLOP/s | ${peers.map((p) => `${p} ms | ratio`).join(' | ')} |`;
+  const sep = `|---|---|---:|---:|${peers.map(() => '---:|---:').join('|')}|`;
+  const rows = r.items.map((i) => {
+    const cells = peers.map((p) => {
+      const e = i.peers[p];
+      if (!e) return ' | ';
+      if ('error' in e) return `failed | `;
+      return `${fmtMs(e.ms)} | ${e.ratio.toFixed(2)}x`;
+    });
+    return `| ${i.name} | ${i.shape} | ${fmtMs(i.ms)} | ${i.gflops === null ? '' : i.gflops.toFixed(2)} | ${cells.join(' | ')} |`;
+  });
+  const mem = r.items
+    .filter((i) => i.peakBytes !== undefined)
+    .map((i) => `- ${i.name}: peak GPU memory convscope ${fmtMiB(i.peakBytes)}${Object.entries(i.peers).map(([p, e]) => ('peakBytes' in e && e.peakBytes !== undefined ? `, ${p} ${fmtMiB(e.peakBytes)}` : '')).join('')}`);
+  return [
+    `Adapter: ${Object.values(r.adapter).filter(Boolean).join(' / ')}; ${r.date}; ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+    `ratio = peer ms / convscope ms (above 1: convscope is faster). Median of ${r.settings.reps} runs after ${r.settings.warmup} warm-up.`,
+    '',
+    head,
+    sep,
+    ...rows,
+    '',
+    ...mem,
+  ].join('\n');
+}
+
+/** Grouped bars: GFLOP/s per kernel item, one colour per engine. */
+export function svgChart(r: BenchResults): string {
+  const items = r.items.filter((i) => i.kind === 'kernel' && i.gflops !== null);
+  const engines = ['convscope', ...new Set(items.flatMap((i) => Object.keys(i.peers)))];
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
+  const gf = (i: ItemResult, e: string): number => {
+    if (e === 'convscope') return i.gflops ?? 0;
+    const p = i.peers[e];
+    return p && 'ms' in p ? (i.gflops! * i.ms) / p.ms : 0;
+  };
+  const max = Math.max(1e-9, ...items.flatMap((i) => engines.map((e) => gf(i, e))));
+  const rowH = 14 * engines.length + 10;
+  const left = 330;
+  const width = 900;
+  const barW = width - left - 80;
+  const height = 40 + items.length * rowH + 30;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="18" font-size="13" font-weight="bold">GFLOP/s per VGG16 kernel shape (${Object.values(r.adapter).filter(Boolean).join(' / ').slice(0, 80)})</text>`,
+  ];
+  engines.forEach((e, k) => parts.push(`<rect x="${left + k * 150}" y="26" width="10" height="10" fill="${colors[k]}"/><text x="${left + k * 150 + 14}" y="35">${e}</text>`));
+  items.forEach((i, n) => {
+    const y0 = 45 + n * rowH;
+    parts.push(`<text x="${left - 6}" y="${y0 + rowH / 2}" text-anchor="end">${i.name.replace(/&/g, '&amp;')}</text>`);
+    engines.forEach((e, k) => {
+      const v = gf(i, e);
+      const w = (v / max) * barW;
+      parts.push(`<rect x="${left}" y="${y0 + k * 14}" width="${w.toFixed(1)}" height="12" fill="${colors[k]}"/><text x="${left + w + 4}" y="${y0 + k * 14 + 10}">${v.toFixed(2)}</text>`);
+    });
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

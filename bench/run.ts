@@ -1,0 +1,84 @@
+/**
+ * `npm run bench`: times convscope's kernels and end-to-end work on the current adapter
+ * against TensorFlow.js on the same adapter (tfjs-webgpu, on the same Dawn instance)
+ * and on WASM, in one process. Writes bench/results/<adapter>.{json,md,svg}.
+ *
+ *   npm run bench -- [--only REGEX] [--full] [--reps N] [--warmup N] [--engines a,b] [--out DIR]
+ *
+ * --full runs the 40-step pattern at 150x150 and the whole 40-step 8x8 grid (hours on a
+ * software driver); without it those two are run at 64x64 and as one step of 40.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as cs from '../src/index.ts';
+import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
+import { e2eItems, kernelItems, type Engine } from './items.ts';
+import { loadTf, tfVersions } from './peers.ts';
+import { markdownTable, svgChart, type BenchResults, type ItemResult } from './report.ts';
+import { timeIt } from './timing.ts';
+
+const { values: o } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    full: { type: 'boolean', default: false },
+    reps: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
+    engines: { type: 'string', default: 'convscope,tfjs-webgpu,tfjs-wasm' },
+    out: { type: 'string', default: join(import.meta.dirname, 'results') },
+    'budget-ms': { type: 'string', default: '60000' },
+  },
+});
+
+const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
+const tf = await loadTf();
+const engines = o.engines!.split(',') as Engine[];
+const only = o.only ? new RegExp(o.only, 'i') : undefined;
+const items = [...kernelItems(), ...e2eItems(o.full!)].filter((i) => !only || only.test(i.name));
+const settings = { reps: Number(o.reps), warmup: Number(o.warmup), full: o.full, budgetMs: Number(o['budget-ms']) };
+const info = gpu.ctx.adapterInfo;
+const results: BenchResults = {
+  adapter: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
+  date: new Date().toISOString(),
+  versions: { node: process.versions.node, ...tfVersions(tf), convscope: '0.1.0' },
+  settings,
+  items: [],
+};
+console.error(`bench on ${gpu.describe()}: ${items.length} items x ${engines.join(', ')}`);
+
+for (const item of items) {
+  const row: ItemResult = { name: item.name, kind: item.kind, shape: item.shape, ms: NaN, gflops: null, peers: {} };
+  for (const engine of engines) {
+    let prepared;
+    try {
+      prepared = await item.prepare(engine);
+      const t = await timeIt(prepared.run, { warmup: settings.warmup, reps: settings.reps, budgetMs: settings.budgetMs });
+      const peak = await prepared.peakBytes?.();
+      if (engine === 'convscope') {
+        row.ms = t.ms;
+        row.gflops = item.flops === null ? null : item.flops / (t.ms * 1e6);
+        if (peak !== undefined && item.name.startsWith('Grad-CAM')) row.peakBytes = peak;
+      } else {
+        row.peers[engine] = { ms: t.ms, ratio: t.ms / row.ms, ...(peak !== undefined && item.name.startsWith('Grad-CAM') ? { peakBytes: peak } : {}) };
+      }
+      console.error(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} ${t.ms.toFixed(1)} ms (runs ${t.runs.map((v) => v.toFixed(0)).join(', ')})`);
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0];
+      if (engine === 'convscope') throw e;
+      row.peers[engine] = { error: msg };
+      console.error(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} failed: ${msg}`);
+    } finally {
+      prepared?.dispose();
+    }
+  }
+  results.items.push(row);
+}
+
+const slug = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
+mkdirSync(o.out!, { recursive: true });
+const base = join(o.out!, only ? `${slug}.partial` : slug);
+writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(`${base}.md`, `${markdownTable(results)}\n`);
+writeFileSync(`${base}.svg`, svgChart(results));
+console.error(`wrote ${base}.json, .md, .svg`);
+process.exit(0);
