@@ -20,7 +20,7 @@ export function loadTf(): Promise<Tf> {
     // tfjs's ES build uses directory imports that Node's ESM loader refuses, so the benchmark
     // runs bundled by esbuild (scripts/bench.mjs); the wasm binary is read from node_modules.
     const tf = await import('@tensorflow/tfjs-core');
-    await import('@tensorflow/tfjs-core/dist/register_all_gradients');
+    await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
     await import('@tensorflow/tfjs-backend-webgpu');
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const dist = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';

@@ -1,6 +1,7 @@
 import type { Backend, DataHandle } from '../../engine/backend.ts';
 import { BufferPool } from './buffer_pool.ts';
 import { createGpuContext, type DeviceOptions, type GpuContext } from './device.ts';
+import { loadTuningFor } from './tuning.ts';
 
 /** A tensor's storage on the GPU. */
 export interface GpuBuffer extends DataHandle {
@@ -70,8 +71,13 @@ export class WebGPUBackend implements Backend {
   }
 
   static async create(o: DeviceOptions = {}): Promise<WebGPUBackend> {
-    return new WebGPUBackend(await createGpuContext(o));
+    const b = new WebGPUBackend(await createGpuContext(o));
+    b.tuned = await loadTuningFor(b.describe());
+    return b;
   }
+
+  /** Whether a measured tile table for this adapter was found (see tuning.ts). */
+  tuned = false;
 
   get limits(): GPUSupportedLimits {
     return this.ctx.limits;

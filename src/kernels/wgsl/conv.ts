@@ -1,7 +1,7 @@
 import { type ConvAttrs, convGeometry, type WindowGeometry } from '../../engine/conv_geometry.ts';
 import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
-import { gemmSource, gemmWorkgroups, type GemmSpec } from './gemm.ts';
+import { dispatchGemm, type GemmSpec } from './gemm.ts';
 import { bindings, bufferOf, entry1d, newOutput, WG } from './program.ts';
 
 /**
@@ -46,14 +46,7 @@ registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
     aKContiguous: true,
     bNContiguous: true,
   };
-  (backend as WebGPUBackend).dispatch({
-    key: key('conv2d', g),
-    source: () => gemmSource(spec, bindings(2)),
-    inputs: [bufferOf(x), bufferOf(filter)],
-    output: buf,
-    outputBytes: bytes,
-    workgroups: gemmWorkgroups(spec),
-  });
+  dispatchGemm(backend as WebGPUBackend, key('conv2d', g), spec, [bufferOf(x), bufferOf(filter)], buf, bytes);
   return out;
 });
 
@@ -127,14 +120,7 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => 
     aKContiguous: true,
     bNContiguous: false,
   };
-  (backend as WebGPUBackend).dispatch({
-    key: key('conv2dBackpropInput', g),
-    source: () => gemmSource(spec, bindings(2)),
-    inputs: [bufferOf(dy), bufferOf(filter)],
-    output: buf,
-    outputBytes: bytes,
-    workgroups: gemmWorkgroups(spec),
-  });
+  dispatchGemm(backend as WebGPUBackend, key('conv2dBackpropInput', g), spec, [bufferOf(dy), bufferOf(filter)], buf, bytes);
   return out;
 });
 
@@ -154,13 +140,6 @@ registerKernel('conv2dBackpropFilter', 'webgpu', ({ x, dy }, a, backend) => {
     aKContiguous: false,
     bNContiguous: true,
   };
-  (backend as WebGPUBackend).dispatch({
-    key: key('conv2dBackpropFilter', g),
-    source: () => gemmSource(spec, bindings(2)),
-    inputs: [bufferOf(x), bufferOf(dy)],
-    output: buf,
-    outputBytes: bytes,
-    workgroups: gemmWorkgroups(spec),
-  });
+  dispatchGemm(backend as WebGPUBackend, key('conv2dBackpropFilter', g), spec, [bufferOf(x), bufferOf(dy)], buf, bytes);
   return out;
 });

@@ -1,3 +1,7 @@
+import type { WebGPUBackend } from './backend.ts';
+import { bindings } from './program.ts';
+import { tunedTiling } from './tuning.ts';
+
 /**
  * One tiled GEMM template, C[M,N] = A[M,K] B[K,N], that serves matmul and all three
  * convolution kernels: each supplies WGSL functions that load an element of A and B
@@ -37,6 +41,8 @@ export function chooseTiling(M: number, N: number): GemmTiling {
 }
 
 export interface GemmSpec {
+  /** Identifies kernel and shape for the tuning table (the dispatch key). */
+  tuningKey?: string;
   M: number;
   N: number;
   K: number;
@@ -55,13 +61,24 @@ export interface GemmSpec {
   tiling?: GemmTiling;
 }
 
+/** The tile a GEMM uses: explicit, else tuned for this adapter, else the heuristic. */
+export function tilingOf(s: GemmSpec): GemmTiling {
+  return s.tiling ?? (s.tuningKey ? tunedTiling(s.tuningKey) : undefined) ?? chooseTiling(s.M, s.N);
+}
+
+/** Suffix for a dispatch key so that each tile compiles its own pipeline. */
+export function tilingKey(s: GemmSpec): string {
+  const t = tilingOf(s);
+  return `|${t.TM}.${t.TN}.${t.WM}.${t.WN}.${t.BK}`;
+}
+
 export function gemmWorkgroups(s: GemmSpec): [number, number, number] {
-  const t = s.tiling ?? chooseTiling(s.M, s.N);
+  const t = tilingOf(s);
   return [Math.ceil(s.N / (t.TN * t.WN)), Math.ceil(s.M / (t.TM * t.WM)), 1];
 }
 
 export function gemmSource(s: GemmSpec, header: string): string {
-  const t = s.tiling ?? chooseTiling(s.M, s.N);
+  const t = tilingOf(s);
   const BM = t.TM * t.WM;
   const BN = t.TN * t.WN;
   const threads = t.WM * t.WN;
@@ -132,4 +149,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
 }`;
+}
+
+/** Dispatches a GEMM: the tile comes from tilingOf (tuned per adapter), the pipeline is cached per key and tile. */
+export function dispatchGemm(
+  backend: WebGPUBackend,
+  key: string,
+  spec: GemmSpec,
+  inputs: GPUBuffer[],
+  output: GPUBuffer,
+  outputBytes: number,
+  inputRanges?: ({ offset: number; size: number } | undefined)[],
+): void {
+  const s = { ...spec, tuningKey: key };
+  backend.dispatch({
+    key: key + tilingKey(s),
+    source: () => gemmSource(s, bindings(inputs.length)),
+    inputs,
+    inputRanges,
+    output,
+    outputBytes,
+    workgroups: gemmWorkgroups(s),
+  });
 }

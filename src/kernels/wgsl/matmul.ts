@@ -1,7 +1,7 @@
 import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
-import { gemmSource, gemmWorkgroups, type GemmSpec } from './gemm.ts';
-import { bindings, bufferOf, newOutput } from './program.ts';
+import { dispatchGemm, type GemmSpec } from './gemm.ts';
+import { bufferOf, newOutput } from './program.ts';
 
 /**
  * C = op(A) op(B) on the GEMM template. A B larger than the adapter's storage-binding
@@ -52,15 +52,8 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
           store: first ? 'out[m * N + n] = v;' : 'out[m * N + n] += v;',
         };
     const keyParts = [M, N, K, tA, tB, rows, rowsOfB > maxRows ? r0 : 0, first];
-    g.dispatch({
-      key: `matmul:${keyParts.join(':')}`,
-      source: () => gemmSource(spec, bindings(2)),
-      inputs: [bufferOf(a), bBuf],
-      inputRanges: rowsOfB > maxRows ? [undefined, { offset: r0 * rowFloats * 4, size: rows * rowFloats * 4 }] : undefined,
-      output: buf,
-      outputBytes: bytes,
-      workgroups: gemmWorkgroups(spec),
-    });
+    const ranges = rowsOfB > maxRows ? [undefined, { offset: r0 * rowFloats * 4, size: rows * rowFloats * 4 }] : undefined;
+    dispatchGemm(g, `matmul:${keyParts.join(':')}`, spec, [bufferOf(a), bBuf], buf, bytes, ranges);
   }
   return out;
 });

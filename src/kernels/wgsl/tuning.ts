@@ -1,0 +1,67 @@
+import type { GemmTiling } from './gemm.ts';
+
+/**
+ * Per-adapter GEMM tile choices. The best tile differs by adapter (on Mesa's software
+ * lavapipe a large register tile wins; a GPU wants more threads), so it is measured,
+ * not assumed: `npm run tune` times the candidates on every VGG16 kernel shape and
+ * writes the winners to src/kernels/wgsl/tuned/<adapter>.json, which the backend loads
+ * when it finds the same adapter. Shapes not in the table use the built-in heuristic.
+ */
+export const TILING_CANDIDATES: GemmTiling[] = [
+  { TM: 4, TN: 4, WM: 16, WN: 16, BK: 16 },
+  { TM: 8, TN: 4, WM: 16, WN: 16, BK: 8 },
+  { TM: 4, TN: 8, WM: 16, WN: 8, BK: 16 },
+  { TM: 2, TN: 4, WM: 16, WN: 16, BK: 16 },
+  { TM: 4, TN: 4, WM: 8, WN: 8, BK: 32 },
+];
+
+export interface TuningTable {
+  adapter: string;
+  date: string;
+  /** dispatch key (kernel and shape) -> tile */
+  tilings: Record<string, GemmTiling>;
+  /** dispatch key -> median ms of each candidate, for the record */
+  measurements?: Record<string, number[]>;
+}
+
+const table = new Map<string, GemmTiling>();
+let forced: GemmTiling | undefined;
+
+export function tunedTiling(key: string): GemmTiling | undefined {
+  return forced ?? table.get(key);
+}
+
+/** Loads a table (the backend calls this with the file for its adapter). */
+export function useTuningTable(t: TuningTable): void {
+  table.clear();
+  for (const [k, v] of Object.entries(t.tilings)) table.set(k, v);
+}
+
+/** While tuning: every GEMM dispatch uses this tile (undefined to stop). */
+export function forceTiling(t: GemmTiling | undefined): void {
+  forced = t;
+}
+
+export function tuningSize(): number {
+  return table.size;
+}
+
+/** File-name slug of an adapter description. */
+export function adapterSlug(description: string): string {
+  return description.toLowerCase().replace(/\[.*?\]/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
+}
+
+/** In Node, loads src/kernels/wgsl/tuned/<slug>.json if it exists; returns whether it did. */
+export async function loadTuningFor(description: string): Promise<boolean> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode) return false;
+  const fs = 'node:fs/promises';
+  const { readFile } = await import(/* @vite-ignore */ fs);
+  try {
+    const text = await readFile(new URL(`./tuned/${adapterSlug(description)}.json`, import.meta.url), 'utf8');
+    useTuningTable(JSON.parse(text) as TuningTable);
+    return true;
+  } catch {
+    return false;
+  }
+}
