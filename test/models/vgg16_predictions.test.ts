@@ -45,6 +45,7 @@ import h5wasm from 'h5wasm/node';
 import '@tensorflow/tfjs-backend-wasm';
 import * as cs from '../../src/index.ts';
 import { builtinSpec, loadModel, readModelFile } from '../../src/models/load_model.ts';
+import { gradCam } from '../../src/viz/gradcam.ts';
 import { Model } from '../../src/models/model.ts';
 import { NormalRng, seedFor, vgg16WeightsFileName, writeVgg16WeightsFile } from '../../src/models/keras/fixture_writer.ts';
 import { inferShapes } from '../../src/models/keras/summary_shapes.ts';
@@ -581,5 +582,27 @@ describe('VGG16 with top: full-size generated 553 MB file, --arch vgg16, 224x224
     expect(bad.logits).toBeGreaterThan(100 * tolFor('predictions:pre'));
     expect(bad.prob).toBeGreaterThan(100 * PROB_ABS_TOL);
     expect(bad.top5Logits[0]).not.toEqual(bad.top5Logits[1]);
+  }, 180_000);
+
+  it('VGG16-sized Grad-CAM completes on the software driver: 224x224 forward and the gradient to block5_conv3', async () => {
+    const model = await loadModel(file, { arch: 'vgg16' });
+    const input = cs.tensor(x, [1, 224, 224, 3]);
+    const gpu = cs.getBackend() as unknown as { resetPeak(): void; peakBytes(): number };
+    try {
+      gpu.resetPeak();
+      // these untrained weights saturate the softmax (p = 1 - 8e-7), whose gradient is then
+      // ~0 everywhere, so the map is taken on the logit (the Grad-CAM paper's score)
+      const r = await gradCam(model, input, { score: 'logit' });
+      measured.push(`Grad-CAM at 224 (logit, class ${r.classIndex}): peak GPU memory ${(gpu.peakBytes() / 2 ** 20).toFixed(0)} MiB`);
+      expect(r.layer).toBe('block5_conv3');
+      expect([r.heatmap.height, r.heatmap.width]).toEqual([14, 14]);
+      expect(r.channelWeights.length).toBe(512);
+      expect(r.heatmap.data.every((v) => Number.isFinite(v) && v >= 0 && v <= 1)).toBe(true);
+      expect(Math.max(...r.heatmap.data)).toBe(1);
+      expect(r.channelWeights.some((v) => v !== 0)).toBe(true);
+    } finally {
+      input.dispose();
+      model.dispose();
+    }
   }, 180_000);
 });
