@@ -6,23 +6,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+export { tfjs } from '../helpers/tfjs.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const fixturesDir = path.resolve(repoRoot, '..', 'shared', 'fixtures');
 export const imagesDir = path.join(fixturesDir, 'images');
 
-let ready: Promise<typeof tf> | undefined;
-/** TensorFlow.js on its plain-JS CPU backend. */
-export function tfjs(): Promise<typeof tf> {
-  ready ??= (async () => {
-    await tf.setBackend('cpu');
-    await tf.ready();
-    return tf;
-  })();
-  return ready;
-}
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
