@@ -72,7 +72,7 @@ const COMMANDS: Record<string, CommandDef> = {
     options: {
       layers: { type: 'string', help: 'comma-separated conv layer names (default: the first conv of each block)' },
       filters: { type: 'string', default: '0-63', help: 'filter indices, e.g. 0-63 or 0,4,9-11' },
-      size: { type: 'string', default: '64', help: 'pattern size in pixels (the book: 150 for one, 64 in grids)' },
+      size: { type: 'string', help: "pattern size in pixels (default: the model's input size if fixed, else 64; the book: 150 for one, 64 in grids)" },
       steps: { type: 'string', default: '40', help: 'gradient ascent steps' },
       init: { type: 'string', default: 'noise', help: "noise (the book's start) or gray (a constant 128 image)" },
       batch: { type: 'string', help: 'filters per GPU batch (default: all of them at once)' },
@@ -82,7 +82,7 @@ const COMMANDS: Record<string, CommandDef> = {
         ...common(f),
         layers: f.layers as string | undefined,
         filters: f.filters as string,
-        size: num(f.size, 'size'),
+        size: f.size === undefined ? undefined : num(f.size, 'size'),
         steps: num(f.steps, 'steps'),
         init: f.init as string,
         batch: f.batch === undefined ? undefined : num(f.batch, 'batch'),

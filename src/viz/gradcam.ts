@@ -49,7 +49,13 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
   const classes = units === 1 ? 2 : units;
   let classIndex = o.classIndex;
   if (classIndex === undefined) {
-    const p = await model.predict(input).data();
+    const pt = model.predict(input);
+    let p: Float32Array;
+    try {
+      p = await pt.data();
+    } finally {
+      pt.dispose();
+    }
     classIndex = units === 1 ? (p[0] > 0.5 ? 1 : 0) : p.indexOf(Math.max(...p));
   }
   if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= classes) {

@@ -2,6 +2,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as cs from '../../src/index.ts';
 import type { WebGPUBackend } from '../../src/kernels/wgsl/backend.ts';
 import { webgpu } from '../helpers/backends.ts';
+import { join } from 'node:path';
+import { loadModel } from '../../src/models/load_model.ts';
+import { gradCam } from '../../src/viz/gradcam.ts';
+import { computeActivations } from '../../src/viz/activations.ts';
+import { filterPatterns } from '../../src/viz/filters.ts';
 
 let gpu: WebGPUBackend;
 beforeAll(async () => {
@@ -44,6 +49,19 @@ describe('GPU memory', () => {
     // the free pool holds what one pass needs and stops growing
     expect(gpu.pooledBytes()).toBeLessThanOrEqual(pooledAfterWarmup * 1.5 + 1024 * 1024);
     cs.dispose([x, w1, w2, b1, d]);
+  });
+
+  it('the three techniques leave no tensor behind', async () => {
+    const model = await loadModel(join(import.meta.dirname, '../../assets/cats_and_dogs_small_1.h5'));
+    const x = cs.randomUniform([1, 50, 50, 3], 0, 1, 3);
+    const before = cs.engine.numTensors;
+    await gradCam(model, x); // default class: predicts first
+    await gradCam(model, x, { classIndex: 0, score: 'logit' });
+    await computeActivations(model, x, model.convAndPoolLayers());
+    await filterPatterns(model, 'conv2d_5', [0, 1], { size: 50, steps: 2 });
+    expect(cs.engine.numTensors).toBe(before);
+    x.dispose();
+    model.dispose();
   });
 
   it('dispose returns buffers; drainPool frees them', async () => {

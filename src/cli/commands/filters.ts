@@ -11,7 +11,8 @@ import { modelJson, round, type CommandResult, type CommonFlags } from './common
 export interface FilterFlags {
   layers?: string;
   filters: string;
-  size: number;
+  /** Pattern size; default: the model's fixed input size, else 64. */
+  size?: number;
   steps: number;
   init: string;
   /** Filters ascended together in one batch (all of a layer's by default). */
@@ -30,7 +31,12 @@ function defaultFilterLayers(model: Model): string[] {
 
 export async function filterPictures(model: Model, f: CommonFlags & FilterFlags, out: OutputDir, quiet: boolean, prefix = '') {
   if (!['noise', 'gray'].includes(f.init)) throw new UsageError(`--init must be noise or gray; got '${f.init}'`);
-  if (!(f.size >= 8 && f.size <= 1024)) throw new UsageError(`--size must be between 8 and 1024; got ${f.size}`);
+  const [fixedH, fixedW] = model.inputShape;
+  const size = f.size ?? fixedH ?? 64;
+  if (!(size >= 8 && size <= 1024)) throw new UsageError(`--size must be between 8 and 1024; got ${size}`);
+  if ((fixedH !== null && fixedH !== size) || (fixedW !== null && fixedW !== size)) {
+    throw new UsageError(`model '${model.name}' takes ${fixedH}x${fixedW} input; --size must be ${fixedH} (got ${size})`);
+  }
   if (!(Number.isInteger(f.steps) && f.steps >= 0)) throw new UsageError(`--steps must be a whole number; got ${f.steps}`);
   const layers = parseList(f.layers) ?? defaultFilterLayers(model);
   const filters = parseRange(f.filters, '--filters');
@@ -43,15 +49,15 @@ export async function filterPictures(model: Model, f: CommonFlags & FilterFlags,
   }
   const batch = f.batch ?? filters.length;
   const progress = new Progress('filter patterns', layers.length * f.steps * Math.ceil(filters.length / batch), !quiet && process.stderr.isTTY === true);
-  const section: ReportSection = { heading: 'Filter patterns', text: `Gradient ascent in input space: ${f.steps} steps of size 1 on the RMS-normalised gradient, ${f.size}x${f.size}, start ${f.init}, seed ${f.seed}; grid index i + 8j at row i, column j.`, pictures: [] };
+  const section: ReportSection = { heading: 'Filter patterns', text: `Gradient ascent in input space: ${f.steps} steps of size 1 on the RMS-normalised gradient, ${size}x${size}, start ${f.init}, seed ${f.seed}; grid index i + 8j at row i, column j.`, pictures: [] };
   const json: Record<string, unknown>[] = [];
   for (const layer of layers) {
     const patterns = [];
     for (let b = 0; b < filters.length; b += batch) {
-      patterns.push(...(await filterPatterns(model, layer, filters.slice(b, b + batch), { size: f.size, steps: f.steps, init: f.init as 'noise' | 'gray', seed: f.seed, onStep: () => progress.tick() })));
+      patterns.push(...(await filterPatterns(model, layer, filters.slice(b, b + batch), { size, steps: f.steps, init: f.init as 'noise' | 'gray', seed: f.seed, onStep: () => progress.tick() })));
     }
     const rows = Math.min(8, filters.length);
-    const grid = patternGrid(patterns.map((p) => p.image), f.size, rows, Math.ceil(filters.length / rows));
+    const grid = patternGrid(patterns.map((p) => p.image), size, rows, Math.ceil(filters.length / rows));
     const png = encodePng(grid);
     const file = await out.write(`${prefix}filters_${safeName(layer)}.png`, png);
     section.pictures.push({ title: `${layer}, filters ${f.filters}`, bytes: png, mime: 'image/png', width: Math.min(grid.width, 560) });
