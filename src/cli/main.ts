@@ -141,12 +141,22 @@ function help(name?: string): string {
     'commands:',
     ...Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.about}`),
     '',
+    '  convscope bench [--only REGEX] [--full] [--reps N]\n      Kernel and end-to-end benchmark against TensorFlow.js (same as npm run bench).',
+    '',
     'MODEL is a full-model .h5, or a weights-only .h5 with --arch. `convscope COMMAND --help` for details.',
   ].join('\n');
 }
 
+/** `convscope bench ...` is `npm run bench -- ...`: the benchmark runs bundled (see scripts/bench.mjs). */
+async function bench(args: string[]): Promise<number> {
+  const { spawnSync } = await import('node:child_process');
+  const script = new URL('../../scripts/bench.mjs', import.meta.url).pathname;
+  return spawnSync(process.execPath, [script, ...args], { stdio: 'inherit' }).status ?? 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'bench') return bench(rest);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(help(rest[0]));
     return name ? 0 : 2;
