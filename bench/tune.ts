@@ -4,11 +4,11 @@
  * winners to src/kernels/wgsl/tuned/<adapter>.json, which the WebGPU backend loads
  * for the same adapter. Run it once per adapter; commit the file.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
-import { adapterSlug, forceTiling, TILING_CANDIDATES, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
+import { adapterSlug, forceTiling, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
 
 const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
@@ -71,7 +71,12 @@ for (const [n, m] of [
   cases.push({ name: `dense backward input ${n}x${m}`, run: () => cs.matmul(dy, w, false, true) });
 }
 
-const table: TuningTable = { adapter: gpu.describe(), date: new Date().toISOString(), tilings: {}, measurements: {} };
+const dir = fileURLToPath(new URL('../src/kernels/wgsl/tuned/', import.meta.url));
+const file = `${dir}${adapterSlug(gpu.describe())}.json`;
+// a partial run (a filter argument) updates the existing table
+const previous: TuningTable | undefined = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
+const table: TuningTable = { adapter: gpu.describe(), date: new Date().toISOString(), tilings: { ...previous?.tilings }, measurements: { ...previous?.measurements } };
+useTuningTable({ ...table, tilings: {} }); // measure the heuristic, not an earlier table
 for (const c of cases) {
   if (only && !only.test(c.name)) continue;
   const keys = keysOf(c.run);
@@ -79,7 +84,9 @@ for (const c of cases) {
     console.error(`  ${c.name}: ${keys.length} dispatches (not a single GEMM), skipped`);
     continue;
   }
+  // candidate -1 is the built-in heuristic (no forcing): a tile is recorded only if it beats it
   const times: number[] = [];
+  const heuristic = await median(c.run, 2);
   for (const t of TILING_CANDIDATES) {
     forceTiling(t);
     try {
@@ -92,13 +99,13 @@ for (const c of cases) {
     }
   }
   const best = times.indexOf(Math.min(...times));
-  table.tilings[keys[0]] = TILING_CANDIDATES[best];
-  table.measurements![keys[0]] = times.map((v) => Math.round(v * 10) / 10);
-  console.error(`  ${c.name.padEnd(36)} ${times.map((v) => v.toFixed(0).padStart(6)).join(' ')} ms -> candidate ${best}`);
+  const wins = times[best] < heuristic;
+  if (wins) table.tilings[keys[0]] = TILING_CANDIDATES[best];
+  else delete table.tilings[keys[0]];
+  table.measurements![keys[0]] = [heuristic, ...times].map((v) => Math.round(v * 10) / 10);
+  console.error(`  ${c.name.padEnd(36)} heuristic ${heuristic.toFixed(0).padStart(6)} | ${times.map((v) => v.toFixed(0).padStart(6)).join(' ')} ms -> ${wins ? `candidate ${best}` : 'heuristic'}`);
 }
-const dir = fileURLToPath(new URL('../src/kernels/wgsl/tuned/', import.meta.url));
 mkdirSync(dir, { recursive: true });
-const file = `${dir}${adapterSlug(gpu.describe())}.json`;
 writeFileSync(file, `${JSON.stringify(table, null, 2)}\n`);
 console.error(`wrote ${file}`);
 process.exit(0);
