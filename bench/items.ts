@@ -4,7 +4,7 @@
  */
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
-import { tfFence, useTf, type Tf } from './peers.ts';
+import { tfChecked, useTf, type Tf } from './peers.ts';
 import { VGG16_CONVS, vgg16, type VggOps, type VggWeights } from './vgg16_ops.ts';
 
 export type Engine = 'convscope' | 'tfjs-webgpu' | 'tfjs-wasm';
@@ -48,10 +48,12 @@ async function tfOp(engine: Engine, make: (tf: Tf) => TF.Tensor[], op: (tf: Tf, 
   const ins = make(tf);
   return {
     run: async () => {
-      const y = op(tf, ...ins);
-      await tfFence(tf);
-      if (engine === 'tfjs-wasm') y.dataSync(); // wasm is synchronous; the read is a few microseconds
-      y.dispose();
+      let y: TF.Tensor | undefined;
+      await tfChecked(tf, () => {
+        y = op(tf, ...ins);
+      });
+      if (engine === 'tfjs-wasm') y!.dataSync(); // wasm is synchronous; the read is a few microseconds
+      y!.dispose();
     },
     dispose: () => tf.dispose(ins),
   };
@@ -263,9 +265,10 @@ async function prepareVgg(engine: Engine, task: Task): Promise<Prepared> {
   };
   return {
     run: async () => {
-      if (task === 'gradcam') peak = (await tf.profile(body)).peakBytes;
-      else body();
-      await tfFence(tf);
+      await tfChecked(tf, async () => {
+        if (task === 'gradcam') peak = (await tf.profile(body)).peakBytes;
+        else body();
+      });
     },
     dispose: () => {
       tf.dispose([...[...w.convs.values(), ...w.dense.values()].flat(), x]);

@@ -54,3 +54,17 @@ export async function tfFence(tf: Tf): Promise<void> {
 export function tfVersions(tf: Tf): Record<string, string> {
   return { 'tfjs-core': tf.version_core };
 }
+
+/**
+ * Runs one timed body on a tfjs backend and fails if the WebGPU device reported a
+ * validation error (tfjs-webgpu does not check: on an adapter whose binding limit a
+ * tensor exceeds, it "runs" in microseconds and computes nothing).
+ */
+export async function tfChecked(tf: Tf, body: () => void | Promise<void>): Promise<void> {
+  const b = tf.backend() as unknown as { device?: GPUDevice };
+  b.device?.pushErrorScope('validation');
+  await body();
+  await tfFence(tf);
+  const err = await b.device?.popErrorScope();
+  if (err) throw new Error(`tfjs-webgpu: ${err.message.split('\n')[0]}`);
+}

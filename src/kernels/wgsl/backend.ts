@@ -237,6 +237,8 @@ export class WebGPUBackend implements Backend {
       this.stats.submits++;
     }
     if (readTimes) prof!.pending.push(readTimes());
+    this.storage.afterSubmit();
+    this.uniforms.afterSubmit();
     this.pendingDispatches = 0;
     this.epoch++;
     for (const u of this.pendingUniforms) this.uniforms.release(u, this.epoch - 1);

@@ -39,11 +39,15 @@ export class BufferPool {
     return buffer;
   }
 
+  /** Over-the-cap buffers wait here until the work encoded with them has been submitted. */
+  private toDestroy: GPUBuffer[] = [];
+
   release(buffer: GPUBuffer, epoch: number): void {
     const size = buffer.size;
     this.live -= size;
     if (this.pooledBytes + size > this.maxPooledBytes) {
-      buffer.destroy();
+      // Commands not yet submitted may still use it: destroying now would invalidate them.
+      this.toDestroy.push(buffer);
       return;
     }
     let list = this.free.get(size);
@@ -68,6 +72,12 @@ export class BufferPool {
   }
   resetPeak(): void {
     this.peak = this.live;
+  }
+
+  /** Called after each queue submit: buffers released over the cap can now be destroyed. */
+  afterSubmit(): void {
+    for (const b of this.toDestroy) b.destroy();
+    this.toDestroy = [];
   }
 
   /** Destroys every pooled (free) buffer. */
