@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as cs from '../../src/index.ts';
 import type { WebGPUBackend } from '../../src/kernels/wgsl/backend.ts';
 import { webgpu } from '../helpers/backends.ts';
+import { BufferPool } from '../../src/kernels/wgsl/buffer_pool.ts';
 import { join } from 'node:path';
 import { loadModel } from '../../src/models/load_model.ts';
 import { gradCam } from '../../src/viz/gradcam.ts';
@@ -62,6 +63,22 @@ describe('GPU memory', () => {
     expect(cs.engine.numTensors).toBe(before);
     x.dispose();
     model.dispose();
+  });
+
+  it('a buffer released over the pool cap is destroyed only after the work using it is submitted', async () => {
+    const pool = new BufferPool(gpu.device, 0x80 | 0x04 | 0x08, 0); // cap 0: every release is over it
+    const a = pool.acquire(1024);
+    const b = pool.acquire(1024);
+    const enc = gpu.device.createCommandEncoder();
+    enc.copyBufferToBuffer(a, 0, b, 0, 1024);
+    pool.release(a, 0); // still used by the unsubmitted copy
+    gpu.device.pushErrorScope('validation');
+    gpu.device.queue.submit([enc.finish()]);
+    pool.afterSubmit();
+    expect(await gpu.device.popErrorScope()).toBeNull();
+    pool.release(b, 0);
+    pool.afterSubmit();
+    expect(pool.liveBytes).toBe(0);
   });
 
   it('dispose returns buffers; drainPool frees them', async () => {
