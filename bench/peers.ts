@@ -42,11 +42,13 @@ export async function useTf(name: 'webgpu' | 'wasm'): Promise<Tf> {
 
 /** Completes all of tfjs's queued work on its current backend (a fence, not a readback). */
 export async function tfFence(tf: Tf): Promise<void> {
-  const b = tf.backend() as unknown as { submitQueue?: () => void; endComputePassEncoder?: () => void; device?: GPUDevice };
+  const b = tf.backend() as unknown as { submitQueue?: () => void; endComputePassEncoder?: () => void; device?: GPUDevice; commandEncoder?: unknown };
   if (b.device) {
-    // tfjs-webgpu keeps a compute pass open across dispatches: close it, submit, then wait
-    b.endComputePassEncoder?.();
-    b.submitQueue?.();
+    // tfjs-webgpu keeps a compute pass open across dispatches: close it, submit (if anything is queued), then wait
+    if (b.commandEncoder) {
+      b.endComputePassEncoder?.();
+      b.submitQueue?.();
+    }
     await b.device.queue.onSubmittedWorkDone();
   }
 }

@@ -23,6 +23,8 @@ export interface BenchResults {
   versions: Record<string, string>;
   settings: Record<string, unknown>;
   items: ItemResult[];
+  /** Rows re-measured later with --merge. */
+  merged?: { date: string; items: string[] }[];
 }
 
 const fmtMs = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));

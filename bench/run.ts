@@ -8,7 +8,7 @@
  * --full runs the 40-step pattern at 150x150 and the whole 40-step 8x8 grid (hours on a
  * software driver); without it those two are run at 64x64 and as one step of 40.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as cs from '../src/index.ts';
@@ -27,6 +27,8 @@ const { values: o } = parseArgs({
     engines: { type: 'string', default: 'convscope,tfjs-webgpu,tfjs-wasm' },
     out: { type: 'string', default: join(import.meta.dirname, 'results') },
     'budget-ms': { type: 'string', default: '60000' },
+    /** re-measure the --only items and replace their rows in the adapter's full results */
+    merge: { type: 'boolean', default: false },
   },
 });
 
@@ -76,7 +78,13 @@ for (const item of items) {
 
 const slug = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
 mkdirSync(o.out!, { recursive: true });
-const base = join(o.out!, only ? `${slug}.partial` : slug);
+if (o.merge) {
+  const full = JSON.parse(readFileSync(join(o.out!, `${slug}.json`), 'utf8')) as BenchResults;
+  full.items = full.items.map((i) => results.items.find((r) => r.name === i.name) ?? i);
+  full.merged = [...(full.merged ?? []), { date: results.date, items: results.items.map((i) => i.name) }];
+  Object.assign(results, full);
+}
+const base = join(o.out!, only && !o.merge ? `${slug}.partial` : slug);
 writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(`${base}.md`, `${markdownTable(results)}\n`);
 writeFileSync(`${base}.svg`, svgChart(results));
