@@ -86,7 +86,8 @@ export function svgChart(r: BenchResults): string {
     engines.forEach((e, k) => {
       const v = gf(i, e);
       const w = (v / max) * barW;
-      parts.push(`<rect x="${left}" y="${y0 + k * 14}" width="${w.toFixed(1)}" height="12" fill="${colors[k]}"/><text x="${left + w + 4}" y="${y0 + k * 14 + 10}">${v.toFixed(2)}</text>`);
+      const label = e !== 'convscope' && i.peers[e] && 'error' in i.peers[e] ? 'failed / not available' : v.toFixed(2);
+      parts.push(`<rect x="${left}" y="${y0 + k * 14}" width="${w.toFixed(1)}" height="12" fill="${colors[k]}"/><text x="${left + w + 4}" y="${y0 + k * 14 + 10}">${label}</text>`);
     });
   });
   parts.push('</svg>');
