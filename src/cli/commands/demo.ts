@@ -57,7 +57,7 @@ export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandRe
         activations = a.json;
         describeActivations(a.acts).forEach(log);
       }
-      const g = await gradCamPictures(catsDogs, input, { binaryLabels: CATS_DOGS_LABELS }, out, 'catsdogs_');
+      const g = await gradCamPictures(catsDogs, input, { binaryLabels: CATS_DOGS_LABELS }, out, 'catsdogs_', top[0].index);
       sections.push(g.section);
       gradcams.push({ image: input.name, ...g.json });
       log(`  Grad-CAM ${input.name}: class ${g.result.classIndex} (${g.cls.name}) at ${g.result.layer}`);

@@ -30,10 +30,10 @@ function resolveClass(model: Model, query: string | undefined, labels?: [string,
 }
 
 /** Runs Grad-CAM on one image and writes the overlay; returns the JSON part and a report section. */
-export async function gradCamPictures(model: Model, input: ModelInput, flags: GradCamFlags, out: OutputDir, prefix = '') {
+export async function gradCamPictures(model: Model, input: ModelInput, flags: GradCamFlags, out: OutputDir, prefix = '', topClass?: number) {
   const score = flags.score ?? 'prob';
   if (score !== 'prob' && score !== 'logit') throw new UsageError(`--score must be prob or logit; got '${score}'`);
-  const r = await gradCam(model, input.tensor, { layer: flags.layer, classIndex: resolveClass(model, flags.class, flags.binaryLabels), score });
+  const r = await gradCam(model, input.tensor, { layer: flags.layer, classIndex: resolveClass(model, flags.class, flags.binaryLabels) ?? topClass, score });
   const units = model.layerInfo(model.spec.outputs[0]).outputShape[1] as number;
   const cls = classNamesFor(units, flags.binaryLabels).name(r.classIndex);
   const overlay = overlayHeatmap(input.original, r.heatmap);
@@ -68,7 +68,8 @@ export async function gradcamCommand(modelPath: string, imagePath: string, f: Co
   try {
     const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch)) as PreprocessMode);
     const preds: Prediction[] = await topPredictions(model, input.tensor, f.top);
-    const g = await gradCamPictures(model, input, f, out);
+    // the top class is already known: gradCam need not run the forward pass again to find it
+    const g = await gradCamPictures(model, input, f, out, '', preds[0]?.index);
     input.tensor.dispose();
     const report = await out.write(
       'report.html',
