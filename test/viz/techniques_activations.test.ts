@@ -13,7 +13,7 @@
  * (kerasLoadImg to the model's 50x50 input), divided by 255.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import h5wasm from 'h5wasm/node';
+import { readKerasFileDirectly } from '../helpers/keras_direct.ts';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as cs from '../../src/index.ts';
 import { loadModel } from '../../src/models/load_model.ts';
@@ -59,33 +59,6 @@ let tfActModel: tfl.LayersModel;
 let layerNames: string[];
 const inputs = new Map<string, { values: Float32Array; shape: number[] }>();
 const measured: string[] = [];
-
-/** model_config and every weight of a Keras full-model file, read with h5wasm only. */
-async function readKerasFileDirectly(path: string): Promise<{ config: object; weights: Map<string, Map<string, { shape: number[]; values: Float32Array }>> }> {
-  await h5wasm.ready;
-  const f = new h5wasm.File(path, 'r');
-  try {
-    const config = JSON.parse(f.attrs.model_config.value as string) as object;
-    const root = f.get('model_weights') as InstanceType<typeof h5wasm.Group>;
-    const weights = new Map<string, Map<string, { shape: number[]; values: Float32Array }>>();
-    for (const layer of root.keys()) {
-      const g = root.get(layer) as InstanceType<typeof h5wasm.Group>;
-      const names = g.attrs.weight_names?.value;
-      const byRole = new Map<string, { shape: number[]; values: Float32Array }>();
-      if (Array.isArray(names)) {
-        for (const n of names as string[]) {
-          const ds = g.get(n) as InstanceType<typeof h5wasm.Dataset>;
-          const role = n.split('/').pop()!.replace(/:\d+$/, ''); // 'conv2d_4/kernel:0' -> 'kernel'
-          byRole.set(role, { shape: ds.shape as number[], values: Float32Array.from(ds.value as Float32Array) });
-        }
-      }
-      weights.set(layer, byRole);
-    }
-    return { config, weights };
-  } finally {
-    f.close();
-  }
-}
 
 beforeAll(async () => {
   tf = await tfjs();

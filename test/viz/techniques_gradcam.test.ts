@@ -22,7 +22,7 @@
  *   Full-size VGG16 is far too slow for lavapipe in a test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import h5wasm from 'h5wasm/node';
+import { readKerasFileDirectly } from '../helpers/keras_direct.ts';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as cs from '../../src/index.ts';
 import { Random } from '../../src/engine/random.ts';
@@ -193,28 +193,9 @@ describe('Grad-CAM on the real cats-vs-dogs Keras file (sigmoid): convscope (Web
   const inputs = new Map<string, { values: Float32Array; shape: number[] }>();
 
   beforeAll(async () => {
-    await h5wasm.ready;
-    const f = new h5wasm.File(FILE, 'r');
-    let config: Json;
-    const stored = new Map<string, Map<string, { shape: number[]; values: Float32Array }>>();
-    try {
-      config = JSON.parse(f.attrs.model_config.value as string) as Json;
-      const root = f.get('model_weights') as InstanceType<typeof h5wasm.Group>;
-      for (const layer of root.keys()) {
-        const g = root.get(layer) as InstanceType<typeof h5wasm.Group>;
-        const names = g.attrs.weight_names?.value;
-        const byRole = new Map<string, { shape: number[]; values: Float32Array }>();
-        if (Array.isArray(names)) {
-          for (const n of names as string[]) {
-            const ds = g.get(n) as InstanceType<typeof h5wasm.Dataset>;
-            byRole.set(n.split('/').pop()!.replace(/:\d+$/, ''), { shape: ds.shape as number[], values: Float32Array.from(ds.value as Float32Array) });
-          }
-        }
-        stored.set(layer, byRole);
-      }
-    } finally {
-      f.close();
-    }
+    const direct = await readKerasFileDirectly(FILE);
+    const config = direct.config as Json;
+    const stored = direct.weights;
     const weights = (layer: string, roles: string[]) => roles.map((r) => stored.get(layer)!.get(r)!);
     tfProb = await tfModelFrom(config, weights);
     tfLogit = await tfModelFrom(withLinearOutput(config), weights);
