@@ -22,6 +22,17 @@ const VARIANCE_SCALING = {
   config: { scale: 1.0, mode: 'fan_avg', distribution: 'uniform', seed: null },
 };
 const ZEROS = { class_name: 'Zeros', config: {} };
+/** The keys Keras 2 writes for every layer with a kernel and a bias (Conv2D, Dense). */
+const WEIGHTED_LAYER_DEFAULTS = {
+  use_bias: true,
+  kernel_initializer: VARIANCE_SCALING,
+  bias_initializer: ZEROS,
+  kernel_regularizer: null,
+  bias_regularizer: null,
+  activity_regularizer: null,
+  kernel_constraint: null,
+  bias_constraint: null,
+};
 
 function conv2dConfig(
   name: string,
@@ -39,14 +50,7 @@ function conv2dConfig(
     data_format: 'channels_last',
     dilation_rate: [1, 1],
     activation: opts.activation ?? 'linear',
-    use_bias: true,
-    kernel_initializer: VARIANCE_SCALING,
-    bias_initializer: ZEROS,
-    kernel_regularizer: null,
-    bias_regularizer: null,
-    activity_regularizer: null,
-    kernel_constraint: null,
-    bias_constraint: null,
+    ...WEIGHTED_LAYER_DEFAULTS,
   };
 }
 
@@ -60,14 +64,7 @@ function denseConfig(name: string, units: number, activation: string): Json {
     trainable: true,
     units,
     activation,
-    use_bias: true,
-    kernel_initializer: VARIANCE_SCALING,
-    bias_initializer: ZEROS,
-    kernel_regularizer: null,
-    bias_regularizer: null,
-    activity_regularizer: null,
-    kernel_constraint: null,
-    bias_constraint: null,
+    ...WEIGHTED_LAYER_DEFAULTS,
   };
 }
 
