@@ -1,7 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as cs from '../../src/index.ts';
 import type { Backend } from '../../src/engine/backend.ts';
-import { OP_CASES } from '../helpers/op_cases.ts';
+import { OP_CASES, type OpCase } from '../helpers/op_cases.ts';
+import { rand } from '../helpers/random.ts';
+import type { WebGPUBackend } from '../../src/kernels/wgsl/backend.ts';
+import { forceTapTiling, tapCandidates } from '../../src/kernels/wgsl/tuning.ts';
 import { backendNamed, copyTo, webgpu } from '../helpers/backends.ts';
 import { maxRelDiff } from '../helpers/tfjs.ts';
 
@@ -17,7 +20,7 @@ beforeAll(async () => {
   gpu = await webgpu();
 });
 
-async function run(backend: Backend, c: (typeof OP_CASES)[number], inputsOnCpu: cs.Tensor[]) {
+async function run(backend: Backend, c: OpCase, inputsOnCpu: cs.Tensor[]) {
   cs.engine.useBackend(backend);
   const xs = await Promise.all(inputsOnCpu.map((t) => copyTo(t, backend)));
   const y = c.f(...xs);
@@ -41,6 +44,89 @@ describe('WebGPU kernels agree with the reference backend (forward and gradients
       got.grads.forEach((g, i) => expect(maxRelDiff(g, ref.grads[i]), `gradient of input ${i}`).toBeLessThan(TOL));
     });
   }
+});
+
+// Convolutions wide enough to take each path of the tap GEMM (tap_gemm.ts): channel runs
+// that are multiples of the subgroup size (the subgroup form on lavapipe) and ones that
+// are not (the loop form), rows and columns that do not fill a tile, batch > 1. They
+// sum up to 360 products of size ~1, so float32 reordering allows ~360 * 6e-8 ~ 2e-5
+// of (1 + |value|) in the worst case; 3e-5 is the bound.
+const WIDE_TOL = 3e-5;
+const WIDE_CASES: OpCase[] = [
+  {
+    name: 'conv2d same 3x3, 16 -> 40 channels, batch 2',
+    covers: ['conv2d'],
+    inputs: () => [rand([2, 7, 5, 16], 201), rand([3, 3, 16, 40], 202)],
+    f: (x, w) => cs.conv2d(x, w, { padding: 'same' }),
+  },
+  {
+    name: 'conv2d valid 2x3 stride 2, 24 -> 12 channels',
+    covers: ['conv2d'],
+    inputs: () => [rand([1, 9, 8, 24], 203), rand([2, 3, 24, 12], 204)],
+    f: (x, w) => cs.conv2d(x, w, { strides: 2 }),
+  },
+  {
+    name: 'conv2d same dilation 2, 8 -> 9 channels',
+    covers: ['conv2d'],
+    inputs: () => [rand([1, 6, 7, 8], 205), rand([3, 3, 8, 9], 206)],
+    f: (x, w) => cs.conv2d(x, w, { padding: 'same', dilations: 2 }),
+  },
+  {
+    name: 'conv2dBackpropInput same stride 1, 16 -> 12 channels, batch 2',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([2, 6, 5, 16], 207), rand([3, 3, 12, 16], 208)],
+    f: (dy, w) => cs.conv2dBackpropInput(dy, w, [2, 6, 5, 12], { padding: 'same' }),
+  },
+  {
+    name: 'conv2dBackpropInput valid stride 1, 5 -> 6 channels',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([1, 5, 4, 5], 209), rand([3, 2, 6, 5], 210)],
+    f: (dy, w) => cs.conv2dBackpropInput(dy, w, [1, 7, 5, 6]),
+  },
+];
+
+describe('WebGPU convolutions on every tap-GEMM path agree with the reference backend', () => {
+  for (const c of WIDE_CASES) {
+    it(c.name, async () => {
+      cs.engine.useBackend(cpu);
+      const inputs = c.inputs();
+      const ref = await run(cpu, c, inputs);
+      const got = await run(gpu, c, inputs);
+      cs.dispose(inputs);
+      expect(maxRelDiff(got.y, ref.y), 'forward').toBeLessThan(WIDE_TOL);
+      got.grads.forEach((g, i) => expect(maxRelDiff(g, ref.grads[i]), `gradient of input ${i}`).toBeLessThan(WIDE_TOL));
+    });
+  }
+
+  it('every tile the tuner may choose computes the same convolution', async () => {
+    const candidates = tapCandidates((gpu as WebGPUBackend).ctx.subgroupSize);
+    cs.engine.useBackend(cpu);
+    const x = rand([1, 9, 7, 16], 211);
+    const w = rand([3, 3, 16, 40], 212);
+    const want = await cs.conv2d(x, w, { padding: 'same' }).data();
+    cs.engine.useBackend(gpu);
+    const [gx, gw] = await Promise.all([copyTo(x, gpu), copyTo(w, gpu)]);
+    const keys: string[] = [];
+    const dispatch = (gpu as WebGPUBackend).dispatch.bind(gpu);
+    (gpu as WebGPUBackend).dispatch = (d) => {
+      keys.push(d.key.split('|')[1]);
+      dispatch(d);
+    };
+    try {
+      for (const t of candidates) {
+        forceTapTiling(t);
+        const y = cs.conv2d(gx, gw, { padding: 'same' });
+        expect(maxRelDiff(await y.data(), want), JSON.stringify(t)).toBeLessThan(WIDE_TOL);
+        y.dispose();
+      }
+    } finally {
+      forceTapTiling(undefined);
+      (gpu as WebGPUBackend).dispatch = dispatch;
+      cs.dispose([x, w, gx, gw]);
+    }
+    // each candidate really compiled its own kernel
+    expect(new Set(keys).size).toBe(candidates.length);
+  });
 });
 
 describe('finite differences on WebGPU (float32)', () => {

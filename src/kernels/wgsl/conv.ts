@@ -2,6 +2,7 @@ import { type ConvAttrs, convGeometry, type WindowGeometry } from '../../engine/
 import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
 import { dispatchGemm, type GemmSpec } from './gemm.ts';
+import { dispatchTapGemm, type TapGemmSpec } from './tap_gemm.ts';
 import { bindings, bufferOf, entry1d, newOutput, WG } from './program.ts';
 
 /**
@@ -32,21 +33,24 @@ fn im2col(p: u32, k: u32) -> f32 {
 const key = (op: string, g: WindowGeometry) =>
   `${op}:${[g.batch, g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.kH, g.kW, g.strideH, g.strideW, g.dilH, g.dilW, g.padTop, g.padLeft].join(',')}`;
 
+// y[p=(n,oy,ox), f] = sum over taps (ky,kx) and c of x[n, oy*SH + ky*DH - PT, ox*SW + kx*DW - PL, c] * w[ky, kx, c, f]
 registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
   const g = convGeometry(x.shape, filter.shape, a as unknown as ConvAttrs, 'conv2d');
   const { out, buf, size, bytes } = newOutput(backend, [g.batch, g.outH, g.outW, g.outC]);
   if (size === 0) return out;
-  const spec: GemmSpec = {
+  const spec: TapGemmSpec = {
     M: g.batch * g.outH * g.outW,
     N: g.outC,
-    K: g.kH * g.kW * g.inC,
+    taps: g.kH * g.kW,
+    L: g.inC,
     prelude: geometryConsts(g),
-    loadA: 'return im2col(m, k);',
-    loadB: 'return in1[k * N + n];',
-    aKContiguous: true,
-    bNContiguous: true,
+    rowBase: `let ky = t / KW; let kx = t % KW;
+    let ox = m % OW; let oy = (m / OW) % OH; let n = m / (OW * OH);
+    let iy = i32(oy * SH + ky * DH) - PT; let ix = i32(ox * SW + kx * DW) - PL;
+    if (iy < 0 || ix < 0 || iy >= i32(IH) || ix >= i32(IW)) { return -1; }
+    return i32(((n * IH + u32(iy)) * IW + u32(ix)) * IC);`,
   };
-  dispatchGemm(backend as WebGPUBackend, key('conv2d', g), spec, [bufferOf(x), bufferOf(filter)], buf, bytes);
+  dispatchTapGemm(backend as WebGPUBackend, key('conv2d', g), spec, [bufferOf(x), bufferOf(filter)], buf, bytes);
   return out;
 });
 
@@ -104,25 +108,44 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => 
     });
     return out;
   }
-  const spec: GemmSpec = {
+  // stride 1: dx[q=(n,iy,ix), c] = sum over taps (ky,kx) and f of dy[n, iy + PT - ky*DH, ix + PL - kx*DW, f] * w[ky, kx, c, f],
+  // a tap GEMM over dy with B = the filter with its last two axes swapped (small: transposed here each call)
+  const gpu = backend as WebGPUBackend;
+  const wT = gpu.allocate(g.kH * g.kW * g.inC * g.outC);
+  gpu.dispatch({
+    key: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
+    source: () => `${bindings(1)}\n${filterTranspose(g)}`,
+    inputs: [bufferOf(filter)],
+    output: wT.buffer,
+    outputBytes: wT.size * 4,
+    workgroups: Math.ceil(wT.size / WG),
+  });
+  const spec: TapGemmSpec = {
     M: g.batch * g.inH * g.inW,
     N: g.inC,
-    K: g.kH * g.kW * g.outC,
+    taps: g.kH * g.kW,
+    L: g.outC,
     prelude: geometryConsts(g),
-    loadA: `let f = k % OC; let kx = (k / OC) % KW; let ky = k / (OC * KW);
-    let ix = m % IW; let iy = (m / IW) % IH; let nb = m / (IW * IH);
-    let oy = i32(iy) + PT - i32(ky * DH);
-    let ox = i32(ix) + PL - i32(kx * DW);
-    if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return 0.0; }
-    return in0[((nb * OH + u32(oy)) * OW + u32(ox)) * OC + f];`,
-    // w'[k=(ky,kx,f), c] = w[ky, kx, c, f]
-    loadB: `let f = k % OC; let tap = k / OC; return in1[(tap * IC + n) * OC + f];`,
-    aKContiguous: true,
-    bNContiguous: false,
+    rowBase: `let ky = t / KW; let kx = t % KW;
+    let ix = m % IW; let iy = (m / IW) % IH; let n = m / (IW * IH);
+    let oy = i32(iy) + PT - i32(ky * DH); let ox = i32(ix) + PL - i32(kx * DW);
+    if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return -1; }
+    return i32(((n * OH + u32(oy)) * OW + u32(ox)) * OC);`,
   };
-  dispatchGemm(backend as WebGPUBackend, key('conv2dBackpropInput', g), spec, [bufferOf(dy), bufferOf(filter)], buf, bytes);
+  dispatchTapGemm(gpu, key('conv2dBackpropInput', g), spec, [bufferOf(dy), wT.buffer], buf, bytes);
+  gpu.release(wT);
   return out;
 });
+
+/** wT[t, f, c] = w[t, c, f] for each tap t of an HWIO filter. */
+function filterTranspose(g: WindowGeometry): string {
+  return `const IC = ${g.inC}u; const OC = ${g.outC}u;
+${entry1d(WG)}
+  if (gid >= arrayLength(&out)) { return; }
+  let c = gid % IC; let f = (gid / IC) % OC; let t = gid / (IC * OC);
+  out[gid] = in0[(t * IC + c) * OC + f];
+}`;
+}
 
 // dw[k=(ky,kx,c), f] = sum over p=(n,oy,ox) of im2col(x)[p, k] * dy[p, f]
 registerKernel('conv2dBackpropFilter', 'webgpu', ({ x, dy }, a, backend) => {

@@ -9,6 +9,11 @@ export interface GpuContext {
   /** The limits the device was created with (the adapter's maxima for the ones we need). */
   limits: GPUSupportedLimits;
   hasTimestamps: boolean;
+  /**
+   * The subgroup size when the device has the 'subgroups' feature and the adapter
+   * reports one fixed size (lavapipe: 8, its SIMD width); undefined otherwise.
+   */
+  subgroupSize?: number;
   /** 'node (dawn)' or 'browser'. */
   runtime: string;
 }
@@ -67,11 +72,14 @@ export async function createGpuContext(o: DeviceOptions = {}): Promise<GpuContex
   const requiredLimits: Record<string, number> = {};
   for (const k of want) requiredLimits[k] = adapter.limits[k] as number;
   const hasTimestamps = adapter.features.has('timestamp-query');
-  const device = await adapter.requestDevice({
-    requiredLimits,
-    requiredFeatures: hasTimestamps ? ['timestamp-query'] : [],
-  });
   const info = adapter.info ?? ({} as GPUAdapterInfo);
+  const sizes = info as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const subgroupSize =
+    adapter.features.has('subgroups') && sizes.subgroupMinSize && sizes.subgroupMinSize === sizes.subgroupMaxSize ? sizes.subgroupMinSize : undefined;
+  const features: GPUFeatureName[] = [];
+  if (hasTimestamps) features.push('timestamp-query');
+  if (subgroupSize) features.push('subgroups' as GPUFeatureName);
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   return {
     device,
     adapterInfo: {
@@ -82,6 +90,7 @@ export async function createGpuContext(o: DeviceOptions = {}): Promise<GpuContex
     },
     limits: device.limits,
     hasTimestamps,
+    subgroupSize,
     runtime,
   };
 }

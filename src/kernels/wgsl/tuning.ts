@@ -1,4 +1,5 @@
 import type { GemmTiling } from './gemm.ts';
+import type { TapTiling } from './tap_gemm.ts';
 
 /**
  * Per-adapter GEMM tile choices. The best tile differs by adapter (on Mesa's software
@@ -15,20 +16,46 @@ export const TILING_CANDIDATES: GemmTiling[] = [
   { TM: 4, TN: 4, WM: 8, WN: 8, BK: 32 },
 ];
 
+/** Candidates for the tap GEMM (tap_gemm.ts); the subgroup forms where the device has a fixed subgroup size. */
+export function tapCandidates(subgroupSize: number | undefined): TapTiling[] {
+  const loop: TapTiling[] = [
+    { TM: 8, TN: 8, WG: 8 },
+    { TM: 8, TN: 4, WG: 16 },
+    { TM: 16, TN: 4, WG: 16 },
+  ];
+  if (!subgroupSize) return loop;
+  const sub = [
+    [16, 4],
+    [24, 4],
+    [32, 4],
+    [12, 4],
+    [16, 8],
+    [32, 2],
+  ].map(([TM, TN]) => ({ TM, TN, WG: subgroupSize, subgroup: true }));
+  return [...sub, ...loop];
+}
+
 export interface TuningTable {
   adapter: string;
   date: string;
   /** dispatch key (kernel and shape) -> tile */
-  tilings: Record<string, GemmTiling>;
+  tilings: Record<string, GemmTiling | TapTiling>;
   /** dispatch key -> median ms of each candidate, for the record */
   measurements?: Record<string, number[]>;
 }
 
-const table = new Map<string, GemmTiling>();
+const table = new Map<string, GemmTiling | TapTiling>();
 let forced: GemmTiling | undefined;
+let forcedTap: TapTiling | undefined;
 
 export function tunedTiling(key: string): GemmTiling | undefined {
-  return forced ?? table.get(key);
+  const t = table.get(key);
+  return forced ?? (t && 'BK' in t ? t : undefined);
+}
+
+export function tunedTapTiling(key: string): TapTiling | undefined {
+  const t = table.get(key);
+  return forcedTap ?? (t && 'WG' in t ? t : undefined);
 }
 
 /** Loads a table (the backend calls this with the file for its adapter). */
@@ -40,6 +67,11 @@ export function useTuningTable(t: TuningTable): void {
 /** While tuning: every GEMM dispatch uses this tile (undefined to stop). */
 export function forceTiling(t: GemmTiling | undefined): void {
   forced = t;
+}
+
+/** While tuning: every tap-GEMM dispatch uses this tile (undefined to stop). */
+export function forceTapTiling(t: TapTiling | undefined): void {
+  forcedTap = t;
 }
 
 export function tuningSize(): number {
