@@ -58,7 +58,7 @@ registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
  * Direct backprop-input: one thread per element of dx visits only the taps whose
  * output position is a whole stride step away, so a stride-2 convolution does no
  * work on the 3 in 4 taps that contribute nothing (the GEMM form would multiply them
- * by zero), and a 3-channel first layer does not pad C up to a GEMM tile.
+ * by zero). Stride 1 uses the tap GEMM below.
  */
 function backpropInputDirect(g: WindowGeometry): string {
   return `const IH = ${g.inH}i; const IW = ${g.inW}i; const IC = ${g.inC}u;
@@ -97,7 +97,7 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => 
   const g = convGeometry(inputShape, filter.shape, a as unknown as ConvAttrs, 'conv2dBackpropInput');
   const { out, buf, size, bytes } = newOutput(backend, [...inputShape]);
   if (size === 0) return out;
-  if (g.strideH > 1 || g.strideW > 1 || g.inC <= 4) {
+  if (g.strideH > 1 || g.strideW > 1) {
     (backend as WebGPUBackend).dispatch({
       key: key('conv2dBackpropInput-direct', g),
       source: () => `${bindings(2)}\n${backpropInputDirect(g)}`,

@@ -53,7 +53,11 @@ export interface TapGemmSpec {
 
 /** The built-in choice where the adapter has no tuned entry. */
 export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefined): TapTiling {
-  if (subgroupSize && s.L % subgroupSize === 0) return { TM: 16, TN: 4, WG: subgroupSize, subgroup: true };
+  if (subgroupSize && s.L % subgroupSize === 0) {
+    // a few columns (the 3-channel input gradient of a first layer): one per thread, more rows instead
+    if (s.N <= subgroupSize) return { TM: 32, TN: 1, WG: subgroupSize, subgroup: true };
+    return { TM: 16, TN: 4, WG: subgroupSize, subgroup: true };
+  }
   return { TM: 8, TN: 8, WG: 8 };
 }
 

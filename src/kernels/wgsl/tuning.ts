@@ -31,6 +31,7 @@ export function tapCandidates(subgroupSize: number | undefined): TapTiling[] {
     [12, 4],
     [16, 8],
     [32, 2],
+    [32, 1],
   ].map(([TM, TN]) => ({ TM, TN, WG: subgroupSize, subgroup: true }));
   return [...sub, ...loop];
 }
