@@ -158,7 +158,7 @@ function oursVggOps(): VggOps<cs.Tensor> {
     conv: (x, w, b) => cs.relu(cs.biasAdd(cs.conv2d(x, w, { padding: 'same' }), b)),
     pool: (x) => cs.maxPool(x),
     flatten: (x) => cs.flatten(x),
-    dense: (x, w, b, act) => (act === 'relu' ? cs.relu : cs.softmax)(cs.biasAdd(cs.matmul(x, w), b)),
+    dense: (x, w, b, act) => (act === 'relu' ? cs.relu : cs.softmax)(cs.biasAdd(cs.matmul(x, w[0]), b)),
   };
 }
 
@@ -167,11 +167,28 @@ function tfVggOps(tf: Tf): VggOps<TF.Tensor> {
     conv: (x, w, b) => tf.relu(tf.add(tf.conv2d(x as TF.Tensor4D, w as TF.Tensor4D, 1, 'same'), b)),
     pool: (x) => tf.maxPool(x as TF.Tensor4D, 2, 2, 'valid'),
     flatten: (x) => tf.reshape(x, [x.shape[0], -1]),
-    dense: (x, w, b, act) => (act === 'relu' ? tf.relu : tf.softmax)(tf.add(tf.matMul(x as TF.Tensor2D, w as TF.Tensor2D), b)),
+    dense: (x, w, b, act) => {
+      // x [1, n] times row blocks of the kernel: the sum over blocks of x[:, rows] w[rows]
+      let offset = 0;
+      let y: TF.Tensor | undefined;
+      for (const block of w) {
+        const rows = block.shape[0];
+        const part = tf.matMul((w.length > 1 ? tf.slice(x, [0, offset], [-1, rows]) : x) as TF.Tensor2D, block as TF.Tensor2D);
+        y = y ? tf.add(y, part) : part;
+        offset += rows;
+      }
+      return (act === 'relu' ? tf.relu : tf.softmax)(tf.add(y!, b));
+    },
   };
 }
 
-function makeWeights<T>(normal: (shape: number[], std: number, seed: number) => T, zeros: (shape: number[]) => T, top: boolean): VggWeights<T> {
+/**
+ * Random VGG16 weights. A dense kernel larger than `maxBindingBytes` is made as row
+ * blocks that each fit: tfjs-webgpu binds a kernel whole, and on lavapipe (128 MiB
+ * bindings) fc1's 392 MiB kernel would fail; convscope does the same blocking inside
+ * its matmul, so both run the same arithmetic.
+ */
+function makeWeights<T>(normal: (shape: number[], std: number, seed: number) => T, zeros: (shape: number[]) => T, top: boolean, maxBindingBytes = Infinity): VggWeights<T> {
   const w: VggWeights<T> = { convs: new Map(), dense: new Map() };
   VGG16_CONVS.forEach(([name, inC, outC], i) => w.convs.set(name, [normal([3, 3, inC, outC], he(9 * inC), i + 1), zeros([outC])]));
   if (top) {
@@ -179,7 +196,13 @@ function makeWeights<T>(normal: (shape: number[], std: number, seed: number) => 
       ['fc1', 25088, 4096],
       ['fc2', 4096, 4096],
       ['predictions', 4096, 1000],
-    ] as const) w.dense.set(name, [normal([n, m], he(n), n + m), zeros([m])]);
+    ] as const) {
+      const blocks = Math.ceil((n * m * 4) / maxBindingBytes);
+      const rows = Math.ceil(n / blocks);
+      const kernel: T[] = [];
+      for (let r = 0; r < n; r += rows) kernel.push(normal([Math.min(rows, n - r), m], he(n), n + m + r));
+      w.dense.set(name, [kernel, zeros([m])]);
+    }
   }
   return w;
 }
@@ -207,7 +230,7 @@ async function prepareVgg(engine: Engine, task: Task): Promise<Prepared> {
     const w = makeWeights((s, std, seed) => cs.randomNormal(s, 0, std, seed), cs.zeros, top);
     const ops = oursVggOps();
     let x = cs.randomUniform([batch, size, size, 3], -100, 100, 7);
-    const all = () => [...w.convs.values(), ...w.dense.values()].flat();
+    const all = () => [...w.convs.values(), ...w.dense.values()].flat(2);
     const run = async () => {
       gpu().resetPeak();
       if (task === 'forward') vgg16(ops, w, x, 'predictions').out.dispose();
@@ -237,7 +260,8 @@ async function prepareVgg(engine: Engine, task: Task): Promise<Prepared> {
     return { run, dispose: () => cs.dispose([...all(), x]), peakBytes: async () => gpu().peakBytes() };
   }
   const tf = await useTf(engine === 'tfjs-webgpu' ? 'webgpu' : 'wasm');
-  const w = makeWeights((s, std) => tf.randomNormal(s, 0, std), (s) => tf.zeros(s), top);
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  const w = makeWeights((s, std) => tf.randomNormal(s, 0, std), (s) => tf.zeros(s), top, device?.limits.maxStorageBufferBindingSize);
   const ops = tfVggOps(tf);
   let x: TF.Tensor = tf.randomUniform([batch, size, size, 3], -100, 100);
   let peak: number | undefined;
@@ -271,7 +295,7 @@ async function prepareVgg(engine: Engine, task: Task): Promise<Prepared> {
       });
     },
     dispose: () => {
-      tf.dispose([...[...w.convs.values(), ...w.dense.values()].flat(), x]);
+      tf.dispose([...[...w.convs.values(), ...w.dense.values()].flat(2), x]);
     },
     peakBytes: async () => peak,
   };

@@ -5,7 +5,8 @@
 export interface VggOps<T> {
   conv(x: T, w: T, b: T): T; // conv 3x3 'same' + bias + relu
   pool(x: T): T;
-  dense(x: T, w: T, b: T, act: 'relu' | 'softmax'): T;
+  /** x times the kernel given as consecutive row blocks (one block unless the peer cannot bind it whole) */
+  dense(x: T, w: T[], b: T, act: 'relu' | 'softmax'): T;
   flatten(x: T): T;
 }
 
@@ -32,7 +33,8 @@ const POOL_AFTER = new Set(['block1_conv2', 'block2_conv2', 'block3_conv3', 'blo
 
 export interface VggWeights<T> {
   convs: Map<string, [T, T]>;
-  dense: Map<string, [T, T]>;
+  /** kernel row blocks and bias */
+  dense: Map<string, [T[], T]>;
 }
 
 /** Runs VGG16 up to (and including) layer `until`; returns that layer's output and, with the top, the probabilities. */
