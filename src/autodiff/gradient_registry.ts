@@ -19,6 +19,7 @@ export interface GradContext {
  * has no gradient (asking for one through it is an error).
  */
 export interface GradientRule {
+  /** Input names to keep ('y' is the output); 'name?' is an optional input, kept when present. */
   saves: readonly string[];
   inputs: Record<string, (g: GradContext) => Tensor>;
 }

@@ -82,9 +82,15 @@ export class Tape implements OpObserver {
       shapes[name] = t.shape;
     }
     const saved: Record<string, Tensor> = {};
-    for (const name of rule.saves) {
+    for (const entry of rule.saves) {
+      // 'name?' saves an optional input when the op was given one
+      const optional = entry.endsWith('?');
+      const name = optional ? entry.slice(0, -1) : entry;
       const t = name === 'y' ? rec.output : rec.inputs[name];
-      if (!t) throw new Error(`autodiff: rule for '${rec.op}' saves '${name}', which the op does not have`);
+      if (!t) {
+        if (optional) continue;
+        throw new Error(`autodiff: rule for '${rec.op}' saves '${name}', which the op does not have`);
+      }
       saved[name] = engine.retain(t);
     }
     this.nodes.push({ op: rec.op, rule, inputIds, shapes, outputId: rec.output.id, attrs: rec.attrs, saved });

@@ -16,7 +16,8 @@ export interface RunnableLayer {
   spec: LayerSpec;
   /** The weight tensors it owns (disposed with the model). */
   weights: Tensor[];
-  apply(inputs: Tensor[]): LayerResult;
+  /** `pre`: the caller wants the pre-activation value too (so it must not be fused away). */
+  apply(inputs: Tensor[], o?: { pre?: boolean }): LayerResult;
 }
 
 const channelsAxis = (axis: number, rank: number, where: string) => {
@@ -42,7 +43,7 @@ export function buildLayer(spec: LayerSpec, weights: WeightArray[]): RunnableLay
     owned.push(x);
     return x;
   };
-  const done = (apply: (xs: Tensor[]) => LayerResult): RunnableLayer => ({ spec, weights: owned, apply });
+  const done = (apply: (xs: Tensor[], o?: { pre?: boolean }) => LayerResult): RunnableLayer => ({ spec, weights: owned, apply });
 
   switch (spec.className) {
     case 'InputLayer':
@@ -52,8 +53,14 @@ export function buildLayer(spec: LayerSpec, weights: WeightArray[]): RunnableLay
       const act = activation(c.activation, where); // before any upload: an unsupported activation leaks nothing
       const kernel = t(byRole('kernel') ?? weights[0])!;
       const bias = c.use_bias ? t(byRole('bias') ?? weights[1]) : undefined;
-      return done((xs) => {
-        let y = ops.conv2d(one(xs, where), kernel, { strides: c.strides, padding: c.padding, dilations: c.dilation_rate });
+      const conv = { strides: c.strides, padding: c.padding, dilations: c.dilation_rate };
+      return done((xs, o) => {
+        const x = one(xs, where);
+        // bias and ReLU in the convolution's kernel, unless the pre-activation value is asked for
+        if (bias && (c.activation === 'linear' || (c.activation === 'relu' && !o?.pre))) {
+          return { out: ops.fusedConv2d(x, kernel, bias, { ...conv, activation: c.activation }) };
+        }
+        let y = ops.conv2d(x, kernel, conv);
         if (bias) y = ops.biasAdd(y, bias);
         return c.activation === 'linear' ? { out: y } : { out: act(y), pre: y };
       });

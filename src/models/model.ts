@@ -107,7 +107,7 @@ export class Model {
       for (const layer of this.spec.layers) {
         if (!needed.has(layer.name)) continue;
         const inputs = layer.className === 'InputLayer' ? [input] : layer.inbound.map((n) => results.get(n)!.out);
-        const r = this.runnable.get(layer.name)!.apply(inputs);
+        const r = this.runnable.get(layer.name)!.apply(inputs, { pre: wanted.some((w) => w.pre && w.name === layer.name) });
         // a watched layer output becomes an autodiff source as soon as it exists (before its consumers run)
         const w = o.watch?.[layer.name];
         if (w) w(r.out);

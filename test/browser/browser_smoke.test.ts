@@ -170,7 +170,9 @@ async function probeWebGPU(page: Page): Promise<string> {
     if (!adapter) return { ok: false, why: 'navigator.gpu.requestAdapter() resolved to null' };
     const i = adapter.info;
     const info = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ');
-    return { ok: true, why: `${info} (isFallbackAdapter: ${String((i as { isFallbackAdapter?: boolean }).isFallbackAdapter)})` };
+    const x = i as { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
+    const subgroups = adapter.features.has('subgroups') ? `subgroups ${x.subgroupMinSize}-${x.subgroupMaxSize}` : 'no subgroups';
+    return { ok: true, why: `${info} (isFallbackAdapter: ${String(x.isFallbackAdapter)}, ${subgroups})` };
   });
   if (!probe.ok) {
     throw new Error(
@@ -310,7 +312,9 @@ describe('browser smoke test (issue 3): the WGSL kernels in headless Chromium ma
       // One side after the other: overlapping them was measured slower on this 2-core
       // machine (Chromium's SwiftShader and lavapipe's LLVM then fight for the CPU).
       let t0 = performance.now();
-      const fromBrowser = await page.evaluate(() => window.runBattery());
+      const fromBrowser = await page.evaluate(() => window.runBattery()).catch((e: Error) => {
+        throw new Error(`${e.message}\n${pageErrors.join('\n')}`);
+      });
       const browserMs = performance.now() - t0;
       t0 = performance.now();
       const inNode = await runBattery('webgpu');

@@ -100,6 +100,30 @@ export const OP_CASES: OpCase[] = [
     inputs: () => [rand([2, 6, 5, 2], 61), rand([2, 4, 3, 3], 62)],
     f: (x, dy) => cs.conv2dBackpropFilter(x, dy, [3, 3, 2, 3]),
   },
+  {
+    name: 'fusedConv2d same relu',
+    covers: ['fusedConv2d'],
+    inputs: () => [rand([2, 5, 4, 3], 91), rand([3, 3, 3, 4], 92), rand([4], 93)],
+    f: (x, w, b) => cs.fusedConv2d(x, w, b, { padding: 'same', activation: 'relu' }),
+  },
+  {
+    name: 'fusedConv2d valid stride 2 linear',
+    covers: ['fusedConv2d'],
+    inputs: () => [rand([1, 7, 6, 2], 94), rand([3, 2, 2, 3], 95), rand([3], 96)],
+    f: (x, w, b) => cs.fusedConv2d(x, w, b, { strides: 2 }),
+  },
+  {
+    name: 'conv2dBackpropInput with a ReLU mask, stride 1',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([1, 4, 5, 3], 97), rand([3, 3, 2, 3], 98), nz([1, 4, 5, 3], 99)],
+    f: (dy, w, m) => cs.conv2dBackpropInput(dy, w, [1, 4, 5, 2], { padding: 'same', reluOutput: m }),
+  },
+  {
+    name: 'conv2dBackpropInput with a ReLU mask, stride 2',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([1, 4, 5, 3], 100), rand([3, 3, 2, 3], 101), nz([1, 4, 5, 3], 102)],
+    f: (dy, w, m) => cs.conv2dBackpropInput(dy, w, [1, 7, 9, 2], { padding: 'same', strides: 2, reluOutput: m }),
+  },
   // ---- pooling ----
   { name: 'maxPool 2x2', covers: ['maxPool'], inputs: () => [rand([2, 6, 6, 3], 63)], f: (x) => cs.maxPool(x) },
   {

@@ -78,6 +78,18 @@ const WIDE_CASES: OpCase[] = [
     f: (dy, w) => cs.conv2dBackpropInput(dy, w, [2, 6, 5, 12], { padding: 'same' }),
   },
   {
+    name: 'fusedConv2d same relu, 16 -> 40 channels, batch 2',
+    covers: ['fusedConv2d'],
+    inputs: () => [rand([2, 7, 5, 16], 213), rand([3, 3, 16, 40], 214), rand([40], 215)],
+    f: (x, w, b) => cs.fusedConv2d(x, w, b, { padding: 'same', activation: 'relu' }),
+  },
+  {
+    name: 'conv2dBackpropInput with a ReLU mask, stride 1, 16 -> 12 channels',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([2, 6, 5, 16], 216), rand([3, 3, 12, 16], 217), rand([2, 6, 5, 16], 218, -2, 2, 0.2)],
+    f: (dy, w, m) => cs.conv2dBackpropInput(dy, w, [2, 6, 5, 12], { padding: 'same', reluOutput: m }),
+  },
+  {
     name: 'conv2dBackpropInput valid stride 1, 5 -> 6 channels',
     covers: ['conv2dBackpropInput'],
     inputs: () => [rand([1, 5, 4, 5], 209), rand([3, 2, 6, 5], 210)],

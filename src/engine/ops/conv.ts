@@ -25,15 +25,41 @@ export function conv2d(x: Tensor, filter: Tensor, o: Conv2DOptions = {}): Tensor
   return engine.runOp('conv2d', { x, filter }, { ...a });
 }
 
-/** Gradient of conv2d with respect to its input, given dy and the filter. */
-export function conv2dBackpropInput(dy: Tensor, filter: Tensor, inputShape: readonly number[], o: Conv2DOptions = {}): Tensor {
+/**
+ * Gradient of conv2d with respect to its input, given dy and the filter. With
+ * `reluOutput` (the output of a ReLU that followed the convolution), dy is first
+ * zeroed where that output is not positive: the ReLU's backward pass fused in.
+ */
+export function conv2dBackpropInput(dy: Tensor, filter: Tensor, inputShape: readonly number[], o: Conv2DOptions & { reluOutput?: Tensor } = {}): Tensor {
   const a = convAttrs(o, 'conv2dBackpropInput');
   const g = convGeometry(inputShape, filter.shape, a, 'conv2dBackpropInput');
   const want = [g.batch, g.outH, g.outW, g.outC];
   if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) {
     throw new Error(`conv2dBackpropInput: dy ${shapeString(dy.shape)} does not match the conv output ${shapeString(want)} for input ${shapeString(inputShape)}`);
   }
-  return engine.runOp('conv2dBackpropInput', { dy, filter }, { ...a, inputShape: [...inputShape] });
+  const m = o.reluOutput;
+  if (m && (m.rank !== 4 || m.shape.some((d, i) => d !== want[i]))) {
+    throw new Error(`conv2dBackpropInput: reluOutput ${shapeString(m.shape)} does not match dy ${shapeString(dy.shape)}`);
+  }
+  return engine.runOp('conv2dBackpropInput', m ? { dy, filter, mask: m } : { dy, filter }, { ...a, inputShape: [...inputShape] });
+}
+
+export type FusedActivation = 'linear' | 'relu';
+
+/**
+ * conv2d, bias and activation in one kernel (what a Keras Conv2D layer computes):
+ * activation(conv2d(x, filter) + bias). Gradients are those of the three ops, with
+ * the ReLU's backward pass fused into the input gradient's kernel.
+ */
+export function fusedConv2d(x: Tensor, filter: Tensor, bias: Tensor, o: Conv2DOptions & { activation?: FusedActivation } = {}): Tensor {
+  const a = convAttrs(o, 'fusedConv2d');
+  const g = convGeometry(x.shape, filter.shape, a, 'fusedConv2d');
+  if (bias.rank !== 1 || bias.shape[0] !== g.outC) {
+    throw new Error(`fusedConv2d: bias ${shapeString(bias.shape)} does not match the filter's ${g.outC} output channels`);
+  }
+  const activation = o.activation ?? 'linear';
+  if (activation !== 'linear' && activation !== 'relu') throw new Error(`fusedConv2d: activation '${activation}' is not fused (use 'linear' or 'relu')`);
+  return engine.runOp('fusedConv2d', { x, filter, bias }, { ...a, activation });
 }
 
 /** Gradient of conv2d with respect to its filter, given the input x and dy. */

@@ -1,5 +1,5 @@
 import { type ConvAttrs, convGeometry, type WindowGeometry } from '../../engine/conv_geometry.ts';
-import { registerKernel } from '../../engine/kernel_registry.ts';
+import { getKernel, registerKernel } from '../../engine/kernel_registry.ts';
 import { output, valuesOf } from './backend.ts';
 
 /**
@@ -42,11 +42,25 @@ registerKernel('conv2d', 'reference', ({ x, filter }, a, backend) => {
   return out;
 });
 
-// dx[n,iy,ix,c] = sum over the taps that read it of dy[n,oy,ox,f] * w[ky,kx,c,f]
-registerKernel('conv2dBackpropInput', 'reference', ({ dy, filter }, a, backend) => {
+// y = activation(conv2d(x, w) + bias)
+registerKernel('fusedConv2d', 'reference', ({ x, filter, bias }, a, backend) => {
+  const y = getKernel('conv2d', 'reference')({ x, filter }, a, backend);
+  const v = valuesOf(y);
+  const bv = valuesOf(bias);
+  const relu = a.activation === 'relu';
+  for (let i = 0; i < v.length; i++) {
+    const z = v[i] + bv[i % bv.length];
+    v[i] = relu && !(z > 0) ? 0 : z;
+  }
+  return y;
+});
+
+// dx[n,iy,ix,c] = sum over the taps that read it of dy[n,oy,ox,f] * w[ky,kx,c,f]  (dy zeroed where mask <= 0)
+registerKernel('conv2dBackpropInput', 'reference', ({ dy, filter, mask }, a, backend) => {
   const inputShape = a.inputShape as number[];
   const g = convGeometry(inputShape, filter.shape, a as unknown as ConvAttrs, 'conv2dBackpropInput');
-  const dyv = valuesOf(dy);
+  const mv = mask ? valuesOf(mask) : undefined;
+  const dyv = mv ? valuesOf(dy).map((d, i) => (mv[i] > 0 ? d : 0)) : valuesOf(dy);
   const wv = valuesOf(filter);
   const { out, v } = output(backend, [...inputShape]);
   forEachTap(g, (xb, yb, wb) => {

@@ -34,11 +34,8 @@ const key = (op: string, g: WindowGeometry) =>
   `${op}:${[g.batch, g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.kH, g.kW, g.strideH, g.strideW, g.dilH, g.dilW, g.padTop, g.padLeft].join(',')}`;
 
 // y[p=(n,oy,ox), f] = sum over taps (ky,kx) and c of x[n, oy*SH + ky*DH - PT, ox*SW + kx*DW - PL, c] * w[ky, kx, c, f]
-registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
-  const g = convGeometry(x.shape, filter.shape, a as unknown as ConvAttrs, 'conv2d');
-  const { out, buf, size, bytes } = newOutput(backend, [g.batch, g.outH, g.outW, g.outC]);
-  if (size === 0) return out;
-  const spec: TapGemmSpec = {
+function forwardSpec(g: WindowGeometry): TapGemmSpec {
+  return {
     M: g.batch * g.outH * g.outW,
     N: g.outC,
     taps: g.kH * g.kW,
@@ -50,7 +47,28 @@ registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
     if (iy < 0 || ix < 0 || iy >= i32(IH) || ix >= i32(IW)) { return -1; }
     return i32(((n * IH + u32(iy)) * IW + u32(ix)) * IC);`,
   };
-  dispatchTapGemm(backend as WebGPUBackend, key('conv2d', g), spec, [bufferOf(x), bufferOf(filter)], buf, bytes);
+}
+
+registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
+  const g = convGeometry(x.shape, filter.shape, a as unknown as ConvAttrs, 'conv2d');
+  const { out, buf, size, bytes } = newOutput(backend, [g.batch, g.outH, g.outW, g.outC]);
+  if (size === 0) return out;
+  dispatchTapGemm(backend as WebGPUBackend, key('conv2d', g), forwardSpec(g), [bufferOf(x), bufferOf(filter)], buf, bytes);
+  return out;
+});
+
+// the same GEMM, storing activation(v + bias[f]) (ReLU as select so that NaN becomes 0, as the relu kernel does)
+registerKernel('fusedConv2d', 'webgpu', ({ x, filter, bias }, a, backend) => {
+  const g = convGeometry(x.shape, filter.shape, a as unknown as ConvAttrs, 'fusedConv2d');
+  const { out, buf, size, bytes } = newOutput(backend, [g.batch, g.outH, g.outW, g.outC]);
+  if (size === 0) return out;
+  const relu = a.activation === 'relu';
+  const spec: TapGemmSpec = {
+    ...forwardSpec(g),
+    store: `let z = v + in2[n]; out[m * N + n] = ${relu ? 'select(0.0, z, z > 0.0)' : 'z'};`,
+  };
+  // conv2d's tile table entry serves the fused kernel too: the GEMM is the same
+  dispatchTapGemm(backend as WebGPUBackend, key('conv2d', g), spec, [bufferOf(x), bufferOf(filter), bufferOf(bias)], buf, bytes, relu ? 'relu' : 'bias');
   return out;
 });
 
@@ -60,7 +78,8 @@ registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
  * work on the 3 in 4 taps that contribute nothing (the GEMM form would multiply them
  * by zero). Stride 1 uses the tap GEMM below.
  */
-function backpropInputDirect(g: WindowGeometry): string {
+function backpropInputDirect(g: WindowGeometry, masked: boolean): string {
+  const dyAt = masked ? 'select(0.0, in0[dyBase + f], in2[dyBase + f] > 0.0)' : 'in0[dyBase + f]';
   return `const IH = ${g.inH}i; const IW = ${g.inW}i; const IC = ${g.inC}u;
 const OH = ${g.outH}i; const OW = ${g.outW}i; const OC = ${g.outC}u;
 const KH = ${g.kH}i; const KW = ${g.kW}i; const SH = ${g.strideH}i; const SW = ${g.strideW}i;
@@ -83,7 +102,7 @@ ${entry1d(WG)}
       let ox = tx / SW;
       let dyBase = ((n * u32(OH) + u32(oy)) * u32(OW) + u32(ox)) * OC;
       let wBase = ((u32(ky) * u32(KW) + u32(kx)) * IC + c) * OC;
-      for (var f = 0u; f < OC; f++) { acc += in0[dyBase + f] * in1[wBase + f]; }
+      for (var f = 0u; f < OC; f++) { acc += ${dyAt} * in1[wBase + f]; }
     }
   }
   out[gid] = acc;
@@ -92,16 +111,19 @@ ${entry1d(WG)}
 
 // dx[q=(n,iy,ix), c] = sum over (ky,kx,f) of dy[n, oy, ox, f] * w[ky, kx, c, f]
 // where oy = (iy + PT - ky*DH) / SH must be a whole number inside the output (same for x).
-registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => {
+// With a mask (the output of the ReLU after the convolution), dy counts only where the mask is > 0.
+registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backend) => {
   const inputShape = a.inputShape as number[];
   const g = convGeometry(inputShape, filter.shape, a as unknown as ConvAttrs, 'conv2dBackpropInput');
   const { out, buf, size, bytes } = newOutput(backend, [...inputShape]);
   if (size === 0) return out;
+  const maskInput = mask ? [bufferOf(mask)] : [];
+  const variant = mask ? 'relu' : '';
   if (g.strideH > 1 || g.strideW > 1) {
     (backend as WebGPUBackend).dispatch({
-      key: key('conv2dBackpropInput-direct', g),
-      source: () => `${bindings(2)}\n${backpropInputDirect(g)}`,
-      inputs: [bufferOf(dy), bufferOf(filter)],
+      key: key('conv2dBackpropInput-direct', g) + variant,
+      source: () => `${bindings(2 + maskInput.length)}\n${backpropInputDirect(g, !!mask)}`,
+      inputs: [bufferOf(dy), bufferOf(filter), ...maskInput],
       output: buf,
       outputBytes: bytes,
       workgroups: Math.ceil(size / WG),
@@ -131,8 +153,9 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter }, a, backend) => 
     let oy = i32(iy) + PT - i32(ky * DH); let ox = i32(ix) + PL - i32(kx * DW);
     if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return -1; }
     return i32(((n * OH + u32(oy)) * OW + u32(ox)) * OC);`,
+    maskA: !!mask,
   };
-  dispatchTapGemm(gpu, key('conv2dBackpropInput', g), spec, [bufferOf(dy), wT.buffer], buf, bytes);
+  dispatchTapGemm(gpu, key('conv2dBackpropInput', g), spec, [bufferOf(dy), wT.buffer, ...maskInput], buf, bytes, variant);
   gpu.release(wT);
   return out;
 });

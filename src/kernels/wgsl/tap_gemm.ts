@@ -1,6 +1,6 @@
 import type { WebGPUBackend } from './backend.ts';
 import { bindings } from './program.ts';
-import { tunedTapTiling } from './tuning.ts';
+import { tunedTapDefault, tunedTapTiling } from './tuning.ts';
 
 /**
  * A register-tiled GEMM without workgroup memory, C[M,N] = A[M,K] B[K,N], for the
@@ -51,14 +51,15 @@ export interface TapGemmSpec {
   tiling?: TapTiling;
 }
 
-/** The built-in choice where the adapter has no tuned entry. */
+/**
+ * The tile for a shape without a tuned entry: the adapter's measured default (from its
+ * tuning table), else the loop form, which runs everywhere. A GEMM with fewer columns
+ * than threads gets one column per thread and more rows.
+ */
 export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefined): TapTiling {
-  if (subgroupSize && s.L % subgroupSize === 0) {
-    // a few columns (the 3-channel input gradient of a first layer): one per thread, more rows instead
-    if (s.N <= subgroupSize) return { TM: 32, TN: 1, WG: subgroupSize, subgroup: true };
-    return { TM: 16, TN: 4, WG: subgroupSize, subgroup: true };
-  }
-  return { TM: 8, TN: 8, WG: 8 };
+  const d = tunedTapDefault();
+  if (d && tapTilingFits(s, d, subgroupSize)) return s.N <= d.WG ? { ...d, TM: Math.max(d.TM, 32), TN: 1 } : d;
+  return s.N <= 8 ? { TM: 16, TN: 1, WG: 8 } : { TM: 8, TN: 8, WG: 8 };
 }
 
 /** Whether a tile can run this GEMM on this device. */
@@ -179,12 +180,21 @@ export function tapGemmSource(s: TapGemmSpec, t: TapTiling, bindingDecls: string
 
 /**
  * Dispatches a tap GEMM. Inputs: in0 = A's source, in1 = B, then (with maskA) in2 =
- * the mask source, then any extra inputs the store reads.
+ * the mask source, or any inputs the store reads. `key` names kernel and shape (and
+ * the tuning table entry); `variant` tells apart kernels that share it (a fused store, a mask).
  */
-export function dispatchTapGemm(backend: WebGPUBackend, key: string, spec: TapGemmSpec, inputs: GPUBuffer[], output: GPUBuffer, outputBytes: number): void {
+export function dispatchTapGemm(
+  backend: WebGPUBackend,
+  key: string,
+  spec: TapGemmSpec,
+  inputs: GPUBuffer[],
+  output: GPUBuffer,
+  outputBytes: number,
+  variant = '',
+): void {
   const t = tapTilingOf(spec, key, backend.ctx.subgroupSize);
   backend.dispatch({
-    key: `${key}|tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`,
+    key: `${key}${variant ? `+${variant}` : ''}|tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`,
     source: () => tapGemmSource(spec, t, bindings(inputs.length)),
     inputs,
     output,

@@ -41,11 +41,18 @@ export interface TuningTable {
   date: string;
   /** dispatch key (kernel and shape) -> tile */
   tilings: Record<string, GemmTiling | TapTiling>;
+  /**
+   * The tap-GEMM tile for shapes not in `tilings` on this adapter (the candidate with
+   * the least total time over the tuned shapes). Without it the loop form is used: the
+   * subgroup form is taken only where it was measured (it hangs Chromium's SwiftShader).
+   */
+  tapDefault?: TapTiling;
   /** dispatch key -> median ms of each candidate, for the record */
   measurements?: Record<string, number[]>;
 }
 
 const table = new Map<string, GemmTiling | TapTiling>();
+let tapDefault: TapTiling | undefined;
 let forced: GemmTiling | undefined;
 let forcedTap: TapTiling | undefined;
 
@@ -62,12 +69,18 @@ export function tunedTapTiling(key: string): TapTiling | undefined {
 /** Loads a table (the backend calls this with the file for its adapter). */
 export function useTuningTable(t: TuningTable): void {
   table.clear();
+  tapDefault = t.tapDefault;
   for (const [k, v] of Object.entries(t.tilings)) table.set(k, v);
 }
 
 /** While tuning: every GEMM dispatch uses this tile (undefined to stop). */
 export function forceTiling(t: GemmTiling | undefined): void {
   forced = t;
+}
+
+/** This adapter's measured default tap tile, if its table has one. */
+export function tunedTapDefault(): TapTiling | undefined {
+  return tapDefault;
 }
 
 /** While tuning: every tap-GEMM dispatch uses this tile (undefined to stop). */
