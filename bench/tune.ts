@@ -1,25 +1,30 @@
 /**
- * `npm run tune`: times every GEMM tile candidate on the VGG16 kernel shapes (conv2d
- * forward, both backprops, the dense layers) on the current adapter and writes the
- * winners to src/kernels/wgsl/tuned/<adapter>.json, which the WebGPU backend loads
- * for the same adapter. Run it once per adapter; commit the file.
+ * `npm run tune`: times every tile candidate on the VGG16 kernel shapes (conv2d
+ * forward and backprop input on the tap GEMM, backprop filter and the dense layers on
+ * the shared-memory GEMM) on the current adapter and writes the winners, and the tap
+ * tile with the least total time as the adapter's default, to
+ * src/kernels/wgsl/tuned/<adapter>.json, which the WebGPU backend loads for the same
+ * adapter. Run it once per adapter; commit the file.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
-import { adapterSlug, forceTiling, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
+import { adapterSlug, forceTapTiling, forceTiling, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
+import type { GemmTiling } from '../src/kernels/wgsl/gemm.ts';
+import type { TapTiling } from '../src/kernels/wgsl/tap_gemm.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
 
 const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
 const only = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
 
-/** Captures the dispatch keys an op produces, without the tile suffix. */
-function keysOf(run: () => cs.Tensor): string[] {
-  const keys: string[] = [];
+/** The tiled dispatches an op makes: table key (kernel and shape) and the kind of tile. */
+function tiledKeysOf(run: () => cs.Tensor): { key: string; tap: boolean }[] {
+  const keys: { key: string; tap: boolean }[] = [];
   const orig = gpu.dispatch.bind(gpu);
   gpu.dispatch = (d) => {
-    keys.push(d.key.split('|')[0]);
+    const [head, tile] = d.key.split('|');
+    if (tile) keys.push({ key: head.split('+')[0], tap: tile.startsWith('tap') });
     orig(d);
   };
   try {
@@ -75,35 +80,53 @@ const dir = fileURLToPath(new URL('../src/kernels/wgsl/tuned/', import.meta.url)
 const file = `${dir}${adapterSlug(gpu.describe())}.json`;
 // a partial run (a filter argument) updates the existing table
 const previous: TuningTable | undefined = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
-const table: TuningTable = { adapter: gpu.describe(), date: new Date().toISOString(), tilings: { ...previous?.tilings }, measurements: { ...previous?.measurements } };
-useTuningTable({ ...table, tilings: {} }); // measure the heuristic, not an earlier table
+// a whole run starts afresh (dropping entries of kernels that no longer exist); a partial one updates
+const table: TuningTable = {
+  adapter: gpu.describe(),
+  date: new Date().toISOString(),
+  tilings: only ? { ...previous?.tilings } : {},
+  tapDefault: previous?.tapDefault,
+  measurements: only ? { ...previous?.measurements } : {},
+};
+useTuningTable({ ...table, tilings: {}, tapDefault: undefined }); // measure the built-in choice, not an earlier table
+const taps = tapCandidates(gpu.ctx.subgroupSize);
+/** per tap candidate, the times over the shapes with many columns (for the adapter's default) */
+const tapTotals = taps.map(() => 0);
 for (const c of cases) {
   if (only && !only.test(c.name)) continue;
-  const keys = keysOf(c.run);
+  const keys = tiledKeysOf(c.run);
   if (keys.length !== 1) {
-    console.error(`  ${c.name}: ${keys.length} dispatches (not a single GEMM), skipped`);
+    console.error(`  ${c.name}: ${keys.length} tiled dispatches (not one GEMM), skipped`);
     continue;
   }
-  // candidate -1 is the built-in heuristic (no forcing): a tile is recorded only if it beats it
+  const { key, tap } = keys[0];
+  const candidates: (GemmTiling | TapTiling)[] = tap ? taps : TILING_CANDIDATES;
+  const force = (t: GemmTiling | TapTiling | undefined) => (tap ? forceTapTiling(t as TapTiling | undefined) : forceTiling(t as GemmTiling | undefined));
+  // the first time is the built-in choice (no forcing): a tile is recorded only if it beats it
   const times: number[] = [];
   const heuristic = await median(c.run, 2);
-  for (const t of TILING_CANDIDATES) {
-    forceTiling(t);
+  for (const t of candidates) {
+    force(t);
     try {
       times.push(await median(c.run, 2));
     } catch (e) {
       times.push(Infinity);
       console.error(`  ${c.name}: tile ${JSON.stringify(t)} failed: ${(e as Error).message.split('\n')[0]}`);
     } finally {
-      forceTiling(undefined);
+      force(undefined);
     }
   }
   const best = times.indexOf(Math.min(...times));
   const wins = times[best] < heuristic;
-  if (wins) table.tilings[keys[0]] = TILING_CANDIDATES[best];
-  else delete table.tilings[keys[0]];
-  table.measurements![keys[0]] = [heuristic, ...times].map((v) => Math.round(v * 10) / 10);
-  console.error(`  ${c.name.padEnd(36)} heuristic ${heuristic.toFixed(0).padStart(6)} | ${times.map((v) => v.toFixed(0).padStart(6)).join(' ')} ms -> ${wins ? `candidate ${best}` : 'heuristic'}`);
+  if (wins) table.tilings[key] = candidates[best];
+  else delete table.tilings[key];
+  if (tap && !/input block1_conv1/.test(c.name)) times.forEach((v, i) => (tapTotals[i] += v));
+  table.measurements![key] = [heuristic, ...times].map((v) => Math.round(v * 10) / 10);
+  console.error(`  ${c.name.padEnd(36)} built-in ${heuristic.toFixed(0).padStart(6)} | ${times.map((v) => v.toFixed(0).padStart(6)).join(' ')} ms -> ${wins ? `candidate ${best}` : 'built-in'}`);
+}
+if (tapTotals.some((v) => v > 0)) {
+  table.tapDefault = taps[tapTotals.indexOf(Math.min(...tapTotals))];
+  console.error(`  tap default: ${JSON.stringify(table.tapDefault)} (totals ${tapTotals.map((v) => v.toFixed(0)).join(' ')} ms)`);
 }
 mkdirSync(dir, { recursive: true });
 writeFileSync(file, `${JSON.stringify(table, null, 2)}\n`);

@@ -39,6 +39,12 @@ const cases: Case[] = [
     theirs: (tf, x, w) => tf.conv2d(x, w, 1, 'same'),
   },
   {
+    name: 'fusedConv2d same stride 2 relu (tf.fused.conv2d)',
+    shapes: [[2, 9, 11, 5], [3, 3, 5, 7], [7]],
+    ours: (x, w, b) => cs.fusedConv2d(x, w, b, { padding: 'same', strides: 2, activation: 'relu' }),
+    theirs: (tf, x, w, b) => tf.fused.conv2d({ x, filter: w, strides: 2, pad: 'same', bias: b, activation: 'relu' }),
+  },
+  {
     name: 'maxPool 3x3 s2 same',
     shapes: [[2, 9, 7, 3]],
     ours: (x) => cs.maxPool(x, { poolSize: 3, strides: 2, padding: 'same' }),
