@@ -6,7 +6,7 @@
  * src/kernels/wgsl/tuned/<adapter>.json, which the WebGPU backend loads for the same
  * adapter. Run it once per adapter; commit the file.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
@@ -130,5 +130,20 @@ if (tapTotals.some((v) => v > 0)) {
 }
 mkdirSync(dir, { recursive: true });
 writeFileSync(file, `${JSON.stringify(table, null, 2)}\n`);
+writeTableIndex();
 console.error(`wrote ${file}`);
 process.exit(0);
+
+/** Rewrites tuned/index.ts so that it imports every table in the folder. */
+function writeTableIndex(): void {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const lines = [
+    '// Written by `npm run tune` (bench/tune.ts): every committed tuning table, imported',
+    '// statically so that bundles (the bench, the web page) carry them too.',
+    "import type { TuningTable } from '../tuning.ts';",
+    ...files.map((f, i) => `import t${i} from './${f}' with { type: 'json' };`),
+    '',
+    `export const TUNING_TABLES: TuningTable[] = [${files.map((_, i) => `t${i} as TuningTable`).join(', ')}];`,
+  ];
+  writeFileSync(`${dir}index.ts`, `${lines.join('\n')}\n`);
+}

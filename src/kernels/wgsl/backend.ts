@@ -72,7 +72,7 @@ export class WebGPUBackend implements Backend {
 
   static async create(o: DeviceOptions = {}): Promise<WebGPUBackend> {
     const b = new WebGPUBackend(await createGpuContext(o));
-    b.tuned = await loadTuningFor(b.describe());
+    b.tuned = loadTuningFor(b.describe());
     return b;
   }
 

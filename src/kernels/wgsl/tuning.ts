@@ -1,5 +1,6 @@
 import type { GemmTiling } from './gemm.ts';
 import type { TapTiling } from './tap_gemm.ts';
+import { TUNING_TABLES } from './tuned/index.ts';
 
 /**
  * Per-adapter GEMM tile choices. The best tile differs by adapter (on Mesa's software
@@ -97,17 +98,13 @@ export function adapterSlug(description: string): string {
   return description.toLowerCase().replace(/\[.*?\]/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
 }
 
-/** In Node, loads src/kernels/wgsl/tuned/<slug>.json if it exists; returns whether it did. */
-export async function loadTuningFor(description: string): Promise<boolean> {
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode) return false;
-  const fs = 'node:fs/promises';
-  const { readFile } = await import(/* @vite-ignore */ fs);
-  try {
-    const text = await readFile(new URL(`./tuned/${adapterSlug(description)}.json`, import.meta.url), 'utf8');
-    useTuningTable(JSON.parse(text) as TuningTable);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * Uses the committed table (src/kernels/wgsl/tuned/) measured on an adapter with this
+ * description, or none (built-in choices) if there is none; returns whether there was.
+ */
+export function loadTuningFor(description: string): boolean {
+  const slug = adapterSlug(description);
+  const t = TUNING_TABLES.find((x) => adapterSlug(x.adapter) === slug);
+  useTuningTable(t ?? { adapter: description, date: '', tilings: {} });
+  return !!t;
 }
