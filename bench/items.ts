@@ -234,7 +234,7 @@ async function prepareVgg(engine: Engine, task: Task): Promise<Prepared> {
     const all = () => [...w.convs.values(), ...w.dense.values()].flat(2);
     const run = async () => {
       gpu().resetPeak();
-      if (task === 'forward') vgg16(ops, w, x, 'predictions').out.dispose();
+      if (task === 'forward') cs.tidy(() => vgg16(ops, w, x, 'predictions').out).dispose();
       else if (task === 'gradcam') {
         const { value, grads } = cs.gradientsOf(
           (watch) => {
