@@ -46,7 +46,7 @@ describe('WebGPU kernels agree with the reference backend (forward and gradients
   }
 });
 
-// Convolutions wide enough to take each path of the tap GEMM (tap_gemm.ts): channel runs
+// Convolutions and matmuls wide enough to take each path of the tap GEMM (tap_gemm.ts): channel runs
 // that are multiples of the subgroup size (the subgroup form on lavapipe) and ones that
 // are not (the loop form), rows and columns that do not fill a tile, batch > 1. They
 // sum up to 360 products of size ~1, so float32 reordering allows ~360 * 6e-8 ~ 2e-5
@@ -89,6 +89,25 @@ const WIDE_CASES: OpCase[] = [
     inputs: () => [rand([2, 6, 5, 16], 216), rand([3, 3, 12, 16], 217), rand([2, 6, 5, 16], 218, -2, 2, 0.2)],
     f: (dy, w, m) => cs.conv2dBackpropInput(dy, w, [2, 6, 5, 12], { padding: 'same', reluOutput: m }),
   },
+  // Dense layers on one image also run on the tap GEMM: a few rows times B, and one row times Bᵀ
+  {
+    name: 'matmul one row, K = 40',
+    covers: ['matmul'],
+    inputs: () => [rand([1, 40], 219), rand([40, 37], 220)],
+    f: (a, b) => cs.matmul(a, b),
+  },
+  {
+    name: 'matmul 3 rows, K = 24',
+    covers: ['matmul'],
+    inputs: () => [rand([3, 24], 221), rand([24, 70], 222)],
+    f: (a, b) => cs.matmul(a, b),
+  },
+  {
+    name: 'matmul one row times Bᵀ, K = 48',
+    covers: ['matmul'],
+    inputs: () => [rand([1, 48], 223), rand([29, 48], 224)],
+    f: (a, b) => cs.matmul(a, b, false, true),
+  },
   {
     name: 'conv2dBackpropInput valid stride 1, 5 -> 6 channels',
     covers: ['conv2dBackpropInput'],
@@ -97,7 +116,7 @@ const WIDE_CASES: OpCase[] = [
   },
 ];
 
-describe('WebGPU convolutions on every tap-GEMM path agree with the reference backend', () => {
+describe('every tap-GEMM path (convolutions, one-image dense layers) agrees with the reference backend', () => {
   for (const c of WIDE_CASES) {
     it(c.name, async () => {
       cs.engine.useBackend(cpu);

@@ -57,6 +57,11 @@ export interface TapGemmSpec {
  * than threads gets one column per thread and more rows.
  */
 export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefined): TapTiling {
+  // a few rows (a Dense layer on one image): exactly those rows, the columns spread over threads
+  if (s.M <= 4) {
+    const d = tunedTapDefault();
+    return d?.subgroup && tapTilingFits(s, d, subgroupSize) ? { TM: s.M, TN: 4, WG: d.WG, subgroup: true } : { TM: s.M, TN: 4, WG: 64 };
+  }
   const d = tunedTapDefault();
   if (d && tapTilingFits(s, d, subgroupSize)) return s.N <= d.WG ? { ...d, TM: Math.max(d.TM, 32), TN: 1 } : d;
   return s.N <= 8 ? { TM: 16, TN: 1, WG: 8 } : { TM: 8, TN: 8, WG: 8 };
@@ -191,12 +196,14 @@ export function dispatchTapGemm(
   output: GPUBuffer,
   outputBytes: number,
   variant = '',
+  inputRanges?: ({ offset: number; size: number } | undefined)[],
 ): void {
   const t = tapTilingOf(spec, key, backend.ctx.subgroupSize);
   backend.dispatch({
     key: `${key}${variant ? `+${variant}` : ''}|tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`,
     source: () => tapGemmSource(spec, t, bindings(inputs.length)),
     inputs,
+    inputRanges,
     output,
     outputBytes,
     workgroups: grid(spec, t),
