@@ -19,12 +19,12 @@ const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
 const only = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
 
 /** The tiled dispatches an op makes: table key (kernel and shape) and the kind of tile. */
-function tiledKeysOf(run: () => cs.Tensor): { key: string; tap: boolean }[] {
-  const keys: { key: string; tap: boolean }[] = [];
+function tiledKeysOf(run: () => cs.Tensor): { key: string; tile: string }[] {
+  const keys: { key: string; tile: string }[] = [];
   const orig = gpu.dispatch.bind(gpu);
   gpu.dispatch = (d) => {
     const [head, tile] = d.key.split('|');
-    if (tile) keys.push({ key: head.split('+')[0], tap: tile.startsWith('tap') });
+    if (tile) keys.push({ key: head.split('+')[0], tile });
     orig(d);
   };
   try {
@@ -79,8 +79,12 @@ const table: TuningTable = {
 };
 useTuningTable({ ...table, tilings: {}, tapDefault: undefined }); // measure the built-in choice, not an earlier table
 const taps = tapCandidates(gpu.ctx.subgroupSize);
-/** per tap candidate, the times over the shapes with many columns (for the adapter's default) */
+/** per tap candidate, its total time over the convolution shapes (for the adapter's default) */
 const tapTotals = taps.map(() => 0);
+let convShapes = 0;
+let tapWins = 0;
+const isTap = (t: GemmTiling | TapTiling): t is TapTiling => 'WG' in t;
+const suffixOf = (t: GemmTiling | TapTiling) => (isTap(t) ? `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}` : `${t.TM}.${t.TN}.${t.WM}.${t.WN}.${t.BK}`);
 for (const c of cases) {
   if (only && !only.test(c.name)) continue;
   const keys = tiledKeysOf(c.run);
@@ -88,35 +92,46 @@ for (const c of cases) {
     console.error(`  ${c.name}: ${keys.length} tiled dispatches (not one GEMM), skipped`);
     continue;
   }
-  const { key, tap } = keys[0];
-  const candidates: (GemmTiling | TapTiling)[] = tap ? taps : TILING_CANDIDATES;
-  const force = (t: GemmTiling | TapTiling | undefined) => (tap ? forceTapTiling(t as TapTiling | undefined) : forceTiling(t as GemmTiling | undefined));
+  const { key } = keys[0];
+  // conv forward and stride-1 backprop input can run on either template: both families compete
+  const bothFamilies = /^conv2d(BackpropInput)?:/.test(key);
+  const candidates: (GemmTiling | TapTiling)[] = bothFamilies ? [...taps, ...TILING_CANDIDATES] : TILING_CANDIDATES;
   // the first time is the built-in choice (no forcing): a tile is recorded only if it beats it
   const times: number[] = [];
-  const heuristic = await median(c.run, 2);
+  const builtIn = await median(c.run, 2);
   for (const t of candidates) {
-    force(t);
+    if (isTap(t)) forceTapTiling(t);
+    else forceTiling(t);
     try {
-      times.push(await median(c.run, 2));
+      // a tile the shape cannot use (a subgroup tile on a channel count it does not divide) runs
+      // as another: it gets no time rather than that other tile's
+      const ran = tiledKeysOf(c.run)[0]?.tile;
+      times.push(ran === suffixOf(t) ? await median(c.run, 2) : Infinity);
     } catch (e) {
       times.push(Infinity);
       console.error(`  ${c.name}: tile ${JSON.stringify(t)} failed: ${(e as Error).message.split('\n')[0]}`);
     } finally {
-      force(undefined);
+      forceTapTiling(undefined);
+      forceTiling(undefined);
     }
   }
   const best = times.indexOf(Math.min(...times));
-  const wins = times[best] < heuristic;
+  const wins = times[best] < builtIn;
   if (wins) table.tilings[key] = candidates[best];
   else delete table.tilings[key];
-  if (tap && !/input block1_conv1/.test(c.name)) times.forEach((v, i) => (tapTotals[i] += v));
-  table.measurements![key] = [heuristic, ...times].map((v) => Math.round(v * 10) / 10);
-  console.error(`  ${c.name.padEnd(36)} built-in ${heuristic.toFixed(0).padStart(6)} | ${times.map((v) => v.toFixed(0).padStart(6)).join(' ')} ms -> ${wins ? `candidate ${best}` : 'built-in'}`);
+  if (bothFamilies && !/input block1_conv1/.test(c.name)) {
+    convShapes++;
+    if (isTap(candidates[best])) tapWins++;
+    taps.forEach((_, i) => (tapTotals[i] += times[i]));
+  }
+  table.measurements![key] = [builtIn, ...times].map((v) => Math.round(v * 10) / 10);
+  console.error(`  ${c.name.padEnd(36)} built-in ${builtIn.toFixed(0).padStart(6)} | ${times.map((v) => v.toFixed(0).padStart(6)).join(' ')} ms -> ${wins ? `candidate ${best}` : 'built-in'}`);
 }
-// the default comes from a whole run only: a partial one has measured too few shapes
-if (!only && tapTotals.some((v) => v > 0)) {
-  table.tapDefault = taps[tapTotals.indexOf(Math.min(...tapTotals))];
-  console.error(`  tap default: ${JSON.stringify(table.tapDefault)} (totals ${tapTotals.map((v) => v.toFixed(0)).join(' ')} ms)`);
+// the default comes from a whole run only (a partial one has measured too few shapes), and
+// the tap GEMM becomes the adapter's default only if it won most convolution shapes
+if (!only && convShapes > 0) {
+  table.tapDefault = tapWins * 2 > convShapes ? taps[tapTotals.indexOf(Math.min(...tapTotals))] : undefined;
+  console.error(`  tap GEMM won ${tapWins} of ${convShapes} shapes; tap default: ${JSON.stringify(table.tapDefault ?? 'none (shared-memory GEMM)')}`);
 }
 mkdirSync(dir, { recursive: true });
 writeFileSync(file, `${JSON.stringify(table, null, 2)}\n`);

@@ -1,10 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as cs from '../../src/index.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import { OP_CASES, type OpCase } from '../helpers/op_cases.ts';
 import { rand } from '../helpers/random.ts';
 import type { WebGPUBackend } from '../../src/kernels/wgsl/backend.ts';
-import { forceTapTiling, tapCandidates } from '../../src/kernels/wgsl/tuning.ts';
+import { forceTapTiling, loadTuningFor, tapCandidates, useTuningTable } from '../../src/kernels/wgsl/tuning.ts';
 import { backendNamed, copyTo, webgpu } from '../helpers/backends.ts';
 import { maxRelDiff } from '../helpers/tfjs.ts';
 
@@ -158,6 +158,35 @@ describe('every tap-GEMM path (convolutions, one-image dense layers) agrees with
     // each candidate really compiled its own kernel
     expect(new Set(keys).size).toBe(candidates.length);
   });
+});
+
+// An adapter without a tuning table runs these on the shared-memory GEMM (gemm.ts) instead.
+describe('the same cases on the shared-memory GEMM (an adapter without a tuning table)', () => {
+  beforeAll(() => useTuningTable({ adapter: 'none', date: '', tilings: {} }));
+  afterAll(() => loadTuningFor((gpu as WebGPUBackend).describe()));
+  for (const c of WIDE_CASES) {
+    it(c.name, async () => {
+      cs.engine.useBackend(cpu);
+      const inputs = c.inputs();
+      const ref = await run(cpu, c, inputs);
+      const keys: string[] = [];
+      const dispatch = (gpu as WebGPUBackend).dispatch.bind(gpu);
+      (gpu as WebGPUBackend).dispatch = (d) => {
+        keys.push(d.key);
+        dispatch(d);
+      };
+      let got;
+      try {
+        got = await run(gpu, c, inputs);
+      } finally {
+        (gpu as WebGPUBackend).dispatch = dispatch;
+        cs.dispose(inputs);
+      }
+      expect(keys.filter((k) => k.includes('|tap')), 'no tap-GEMM dispatch').toEqual([]);
+      expect(maxRelDiff(got.y, ref.y), 'forward').toBeLessThan(WIDE_TOL);
+      got.grads.forEach((g, i) => expect(maxRelDiff(g, ref.grads[i]), `gradient of input ${i}`).toBeLessThan(WIDE_TOL));
+    });
+  }
 });
 
 describe('finite differences on WebGPU (float32)', () => {

@@ -3,6 +3,7 @@ import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
 import { dispatchGemm, type GemmSpec } from './gemm.ts';
 import { dispatchTapGemm, type TapGemmSpec } from './tap_gemm.ts';
+import { usesTapGemm } from './tuning.ts';
 import { bindings, bufferOf, entry1d, newOutput, WG } from './program.ts';
 
 /**
@@ -49,11 +50,31 @@ function forwardSpec(g: WindowGeometry): TapGemmSpec {
   };
 }
 
+// the same product on the shared-memory tile (adapters whose table did not pick the tap GEMM)
+function forwardGemmSpec(g: WindowGeometry): GemmSpec {
+  return {
+    M: g.batch * g.outH * g.outW,
+    N: g.outC,
+    K: g.kH * g.kW * g.inC,
+    prelude: geometryConsts(g),
+    loadA: 'return im2col(m, k);',
+    loadB: 'return in1[k * N + n];',
+    aKContiguous: true,
+    bNContiguous: true,
+  };
+}
+
+function dispatchForward(backend: WebGPUBackend, g: WindowGeometry, inputs: GPUBuffer[], out: GPUBuffer, bytes: number, store?: string, variant = ''): void {
+  const k = key('conv2d', g);
+  if (usesTapGemm(k)) dispatchTapGemm(backend, k, { ...forwardSpec(g), store }, inputs, out, bytes, variant);
+  else dispatchGemm(backend, k + (variant ? `+${variant}` : ''), { ...forwardGemmSpec(g), store }, inputs, out, bytes);
+}
+
 registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
   const g = convGeometry(x.shape, filter.shape, a as unknown as ConvAttrs, 'conv2d');
   const { out, buf, size, bytes } = newOutput(backend, [g.batch, g.outH, g.outW, g.outC]);
   if (size === 0) return out;
-  dispatchTapGemm(backend as WebGPUBackend, key('conv2d', g), forwardSpec(g), [bufferOf(x), bufferOf(filter)], buf, bytes);
+  dispatchForward(backend as WebGPUBackend, g, [bufferOf(x), bufferOf(filter)], buf, bytes);
   return out;
 });
 
@@ -63,12 +84,9 @@ registerKernel('fusedConv2d', 'webgpu', ({ x, filter, bias }, a, backend) => {
   const { out, buf, size, bytes } = newOutput(backend, [g.batch, g.outH, g.outW, g.outC]);
   if (size === 0) return out;
   const relu = a.activation === 'relu';
-  const spec: TapGemmSpec = {
-    ...forwardSpec(g),
-    store: `let z = v + in2[n]; out[m * N + n] = ${relu ? 'select(0.0, z, z > 0.0)' : 'z'};`,
-  };
+  const store = `let z = v + in2[n]; out[m * N + n] = ${relu ? 'select(0.0, z, z > 0.0)' : 'z'};`;
   // conv2d's tile table entry serves the fused kernel too: the GEMM is the same
-  dispatchTapGemm(backend as WebGPUBackend, key('conv2d', g), spec, [bufferOf(x), bufferOf(filter), bufferOf(bias)], buf, bytes, relu ? 'relu' : 'bias');
+  dispatchForward(backend as WebGPUBackend, g, [bufferOf(x), bufferOf(filter), bufferOf(bias)], buf, bytes, store, relu ? 'relu' : 'bias');
   return out;
 });
 
@@ -119,9 +137,10 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
   if (size === 0) return out;
   const maskInput = mask ? [bufferOf(mask)] : [];
   const variant = mask ? 'relu' : '';
+  const suffix = mask ? '+relu' : '';
   if (g.strideH > 1 || g.strideW > 1) {
     (backend as WebGPUBackend).dispatch({
-      key: key('conv2dBackpropInput-direct', g) + variant,
+      key: key('conv2dBackpropInput-direct', g) + suffix,
       source: () => `${bindings(2 + maskInput.length)}\n${backpropInputDirect(g, !!mask)}`,
       inputs: [bufferOf(dy), bufferOf(filter), ...maskInput],
       output: buf,
@@ -130,33 +149,58 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
     });
     return out;
   }
-  // stride 1: dx[q=(n,iy,ix), c] = sum over taps (ky,kx) and f of dy[n, iy + PT - ky*DH, ix + PL - kx*DW, f] * w[ky, kx, c, f],
-  // a tap GEMM over dy with B = the filter with its last two axes swapped (small: transposed here each call)
   const gpu = backend as WebGPUBackend;
+  const k = key('conv2dBackpropInput', g);
+  const dyAt = (i: string) => (mask ? `select(0.0, in0[${i}], in2[${i}] > 0.0)` : `in0[${i}]`);
+  if (!usesTapGemm(k)) {
+    // shared-memory tile: A gathered from dy, B = w'[k=(ky,kx,f), c] = w[ky, kx, c, f] read in place
+    const spec: GemmSpec = {
+      M: g.batch * g.inH * g.inW,
+      N: g.inC,
+      K: g.kH * g.kW * g.outC,
+      prelude: geometryConsts(g),
+      loadA: `let f = k % OC; let kx = (k / OC) % KW; let ky = k / (OC * KW);
+    let ix = m % IW; let iy = (m / IW) % IH; let nb = m / (IW * IH);
+    let oy = i32(iy) + PT - i32(ky * DH); let ox = i32(ix) + PL - i32(kx * DW);
+    if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return 0.0; }
+    let i = ((nb * OH + u32(oy)) * OW + u32(ox)) * OC + f;
+    return ${dyAt('i')};`,
+      loadB: 'let f = k % OC; let tap = k / OC; return in1[(tap * IC + n) * OC + f];',
+      aKContiguous: true,
+      bNContiguous: false,
+    };
+    dispatchGemm(gpu, k + suffix, spec, [bufferOf(dy), bufferOf(filter), ...maskInput], buf, bytes);
+    return out;
+  }
+  // tap GEMM: dx[q=(n,iy,ix), c] = sum over taps (ky,kx) and f of dy[n, iy + PT - ky*DH, ix + PL - kx*DW, f] * w[ky, kx, c, f],
+  // over dy with B = the filter with its last two axes swapped (small: transposed here each call)
   const wT = gpu.allocate(g.kH * g.kW * g.inC * g.outC);
-  gpu.dispatch({
-    key: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
-    source: () => `${bindings(1)}\n${filterTranspose(g)}`,
-    inputs: [bufferOf(filter)],
-    output: wT.buffer,
-    outputBytes: wT.size * 4,
-    workgroups: Math.ceil(wT.size / WG),
-  });
-  const spec: TapGemmSpec = {
-    M: g.batch * g.inH * g.inW,
-    N: g.inC,
-    taps: g.kH * g.kW,
-    L: g.outC,
-    prelude: geometryConsts(g),
-    rowBase: `let ky = t / KW; let kx = t % KW;
+  try {
+    gpu.dispatch({
+      key: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
+      source: () => `${bindings(1)}\n${filterTranspose(g)}`,
+      inputs: [bufferOf(filter)],
+      output: wT.buffer,
+      outputBytes: wT.size * 4,
+      workgroups: Math.ceil(wT.size / WG),
+    });
+    const spec: TapGemmSpec = {
+      M: g.batch * g.inH * g.inW,
+      N: g.inC,
+      taps: g.kH * g.kW,
+      L: g.outC,
+      prelude: geometryConsts(g),
+      rowBase: `let ky = t / KW; let kx = t % KW;
     let ix = m % IW; let iy = (m / IW) % IH; let n = m / (IW * IH);
     let oy = i32(iy) + PT - i32(ky * DH); let ox = i32(ix) + PL - i32(kx * DW);
     if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return -1; }
     return i32(((n * OH + u32(oy)) * OW + u32(ox)) * OC);`,
-    maskA: !!mask,
-  };
-  dispatchTapGemm(gpu, key('conv2dBackpropInput', g), spec, [bufferOf(dy), wT.buffer, ...maskInput], buf, bytes, variant);
-  gpu.release(wT);
+      maskA: !!mask,
+    };
+    dispatchTapGemm(gpu, k, spec, [bufferOf(dy), wT.buffer, ...maskInput], buf, bytes, variant);
+  } finally {
+    gpu.release(wT);
+  }
   return out;
 });
 

@@ -3,6 +3,7 @@ import type { WebGPUBackend } from './backend.ts';
 import { dispatchGemm, type GemmSpec } from './gemm.ts';
 import { bufferOf, newOutput } from './program.ts';
 import { dispatchTapGemm, type TapGemmSpec } from './tap_gemm.ts';
+import { usesTapGemm } from './tuning.ts';
 
 /**
  * C = op(A) op(B) on the GEMM template. A B larger than the adapter's storage-binding
@@ -54,7 +55,8 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
         };
     const keyParts = [M, N, K, tA, tB, rows, rowsOfB > maxRows ? r0 : 0, first];
     const ranges = rowsOfB > maxRows ? [undefined, { offset: r0 * rowFloats * 4, size: rows * rowFloats * 4 }] : undefined;
-    if (!tA && tB && M === 1) {
+    const tap = usesTapGemm(`matmul-rows:${keyParts.join(':')}`);
+    if (tap && !tA && tB && M === 1) {
       // one row times Bᵀ (the input gradient of a Dense layer): C ᵀ = B aᵀ, a tap GEMM whose rows
       // are this block's rows of B (read once each, shared across the subgroup) and whose one column is a
       const dot: TapGemmSpec = { M: rows, N: 1, taps: 1, L: K, rowBase: `return i32(m * ${K}u);`, store: `out[${r0}u + m] = v;` };
@@ -62,7 +64,7 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
       dispatchTapGemm(g, `matmul-dot:${keyParts.join(':')}`, dot, [bBuf, bufferOf(a)], buf, bytes, '', swapped);
       continue;
     }
-    if (!tA && !tB && M <= 4) {
+    if (tap && !tA && !tB && M <= 4) {
       // a few rows of A times B (a Dense layer on one image): the tap GEMM with one "tap" that
       // runs along this block's K, each thread reading its own columns of B once
       const row: TapGemmSpec = { M, N, taps: 1, L: rows, rowBase: `return i32(m * ${K}u + ${r0}u);`, store: spec.store };

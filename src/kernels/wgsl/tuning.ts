@@ -79,6 +79,20 @@ export function forceTiling(t: GemmTiling | undefined): void {
   forced = t;
 }
 
+/**
+ * Whether the GEMM with this key runs on the tap GEMM (tap_gemm.ts) rather than the
+ * shared-memory tile (gemm.ts) on this adapter: the table's entry for it says which,
+ * else the table's tap default does; an adapter without a table gets the shared-memory
+ * tile, the usual choice on GPUs. While tuning, a forced tile picks its own family.
+ */
+export function usesTapGemm(key: string): boolean {
+  if (forcedTap) return true;
+  if (forced) return false;
+  const t = table.get(key);
+  if (t) return 'WG' in t;
+  return tapDefault !== undefined;
+}
+
 /** This adapter's measured default tap tile, if its table has one. */
 export function tunedTapDefault(): TapTiling | undefined {
   return tapDefault;
