@@ -18,7 +18,7 @@ import { tunedTapDefault, tunedTapTiling } from './tuning.ts';
  * it by subgroupBroadcast, so a block of S channels costs TM reads instead of S x TM.
  * That matters on lavapipe, which runs a workgroup as SIMD lanes of one CPU thread and
  * turns every buffer read into one scalar load per lane (with its bounds check) while
- * arithmetic is 8 lanes wide: there this kernel is 3x-4x faster than the
+ * arithmetic is 8 lanes wide: there this kernel is 3.5x-5x faster than the
  * shared-memory tile of gemm.ts. The subgroup form is written out unrolled, since
  * lavapipe keeps private arrays indexed by loop counters in memory.
  */
