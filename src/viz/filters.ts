@@ -41,8 +41,8 @@ export interface FilterPattern {
 }
 
 /** The starting images: the book's noise (per image, from one seeded stream) or flat gray. */
-export function initialImages(batch: number, size: number, init: 'noise' | 'gray', seed: number): Float32Array {
-  const v = new Float32Array(batch * size * size * 3);
+export function initialImages(batch: number, size: number, init: 'noise' | 'gray', seed: number, channels = 3): Float32Array {
+  const v = new Float32Array(batch * size * size * channels);
   if (init === 'gray') return v.fill(128);
   const r = new Random(seed);
   for (let i = 0; i < v.length; i++) v[i] = r.next() * 20 + 128;
@@ -54,9 +54,11 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
   const size = o.size ?? 150;
   const steps = o.steps ?? 40;
   const stepSize = o.stepSize ?? 1;
+  layer = model.resolve(layer);
   const info = model.layerInfo(layer);
-  const outShape = info.outputShape;
+  const outShape = model.storedShape(layer);
   if (outShape.length !== 4) throw new Error(`layer '${layer}' (${info.layer.className}) has output shape [${outShape.join(',')}]; filter patterns need a conv layer`);
+  const inChannels = model.inputShape[2] ?? 3;
   const channels = outShape[3]!;
   for (const f of filters) {
     if (!Number.isInteger(f) || f < 0 || f >= channels) throw new Error(`layer '${layer}' has filters 0..${channels - 1}; got ${f}`);
@@ -66,7 +68,7 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
   const pick = new Float32Array(batch * channels);
   filters.forEach((f, i) => (pick[i * channels + f] = 1));
   const mask = engine.keep(engine.fromValues(pick, [batch, 1, 1, channels]));
-  let x = engine.keep(engine.fromValues(initialImages(batch, size, o.init ?? 'noise', o.seed ?? 0), [batch, size, size, 3]));
+  let x = engine.keep(engine.fromValues(initialImages(batch, size, o.init ?? 'noise', o.seed ?? 0, inChannels), [batch, size, size, inChannels]));
   const lossTensors: Tensor[] = [];
   const lossOf = (out: Tensor) => {
     // per image: mean over height and width of its own filter's channel -> [batch]
@@ -96,10 +98,13 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
     finalOut.dispose();
     const losses = await Promise.all(lossTensors.map((t) => t.data()));
     const all = await x.data();
-    const per = size * size * 3;
+    const per = size * size * inChannels;
     return filters.map((filter, i) => {
       const input = all.slice(i * per, (i + 1) * per);
-      return { layer, filter, size, losses: losses.map((l) => l[i]), input, image: deprocessImage(input) };
+      const image = deprocessImage(input);
+      // a grayscale model's pattern is shown as grey RGB
+      const rgb = inChannels === 3 ? image : Uint8Array.from({ length: size * size * 3 }, (_, k) => image[Math.floor(k / 3) * inChannels]);
+      return { layer, filter, size, losses: losses.map((l) => l[i]), input, image: rgb };
     });
   } finally {
     mask.dispose();

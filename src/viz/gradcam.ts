@@ -13,7 +13,7 @@ import { PRE_ACTIVATION, type Model } from '../models/model.ts';
  * For a single sigmoid unit, class 1 scores p and class 0 scores 1 - p (logit: z and -z).
  */
 export interface GradCamOptions {
-  /** Conv layer (default: the last Conv2D). */
+  /** Layer by name or nested path (default: the last layer with a spatial output). */
   layer?: string;
   /** Class index (default: the top class). */
   classIndex?: number;
@@ -34,11 +34,11 @@ export interface GradCamResult {
 
 export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {}): Promise<GradCamResult> {
   if (input.shape[0] !== 1) throw new Error(`gradCam: expects a batch of one image, got batch ${input.shape[0]}`);
-  const layer = o.layer ?? model.lastConvLayer();
+  const layer = model.resolve(o.layer ?? model.lastSpatialLayer());
   const l = model.layer(layer);
-  const info = model.layerInfo(layer);
-  if (info.outputShape.length !== 4) {
-    throw new Error(`Grad-CAM needs a convolutional layer (output height x width x channels); '${layer}' is ${l.className} with output [${info.outputShape.join(',')}]`);
+  const shape = model.storedShape(layer);
+  if (shape.length !== 4) {
+    throw new Error(`Grad-CAM needs a layer with a spatial output (rows x cols x channels); '${layer}' is ${l.className} with output [${shape.join(',')}]`);
   }
   const outName = model.spec.outputs[0];
   const scoreKind = o.score ?? 'prob';

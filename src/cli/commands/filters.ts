@@ -21,7 +21,7 @@ export interface FilterFlags {
 
 /** The default layers: the first conv layer of each block, as the book's figure. */
 function defaultFilterLayers(model: Model): string[] {
-  const convs = model.spec.layers.filter((l) => l.className === 'Conv2D').map((l) => l.name);
+  const convs = model.convLayers();
   const vggFirst = convs.filter((n) => /^block\d_conv1$/.test(n));
   if (vggFirst.length) return vggFirst.slice(0, 4);
   const expand = convs.filter((n) => /expand3x3$/.test(n));
@@ -42,8 +42,8 @@ export async function filterPictures(model: Model, f: CommonFlags & FilterFlags,
   const filters = parseRange(f.filters, '--filters');
   for (const l of layers) {
     const info = model.layerInfo(l);
-    if (info.layer.className !== 'Conv2D') throw new UsageError(`--layers: '${l}' is a ${info.layer.className}; filter patterns need Conv2D layers`);
-    const c = info.outputShape[3] as number;
+    if (!model.convLayers().includes(info.layer.name)) throw new UsageError(`--layers: '${l}' is a ${info.layer.className}; filter patterns need convolution layers`);
+    const c = model.storedShape(l)[3] as number;
     const bad = filters.filter((x) => x >= c);
     if (bad.length) throw new UsageError(`--filters: layer '${l}' has filters 0..${c - 1}; ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''} out of range`);
   }

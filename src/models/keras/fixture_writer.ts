@@ -208,11 +208,11 @@ export interface GeneratedWeightsOptions {
 }
 
 /**
- * Generators for every weight of a spec: kernels ~ N(0, 2 / fan_in) (He
- * normal: activations keep a sane scale through relu stacks), biases ~
- * N(0, 0.01^2), BatchNormalization gamma ~ 1 + N(0, 0.1^2), beta and
- * moving mean ~ N(0, 0.1^2), moving variance ~ 1 + |N(0, 0.1^2)|, PReLU
- * alpha ~ 0.25. Each weight has its own stream (seedFor(seed, 'layer/role')).
+ * Generators for every weight of a spec, by the initialiser its layer
+ * definition declares: 'he' ~ N(0, 2 / fan_in) (activations keep a sane scale
+ * through relu stacks), 'small' (biases) ~ N(0, 0.01^2), 'gamma' ~ 1 + N(0, 0.1^2),
+ * 'beta' and 'mean' ~ N(0, 0.1^2), 'variance' ~ 1 + |N(0, 0.1^2)|, 'alpha' 0.25,
+ * 'count' 1000. Each weight has its own stream (seedFor(seed, 'layer/role')).
  */
 export function generatedWeights(
   spec: ModelSpec,
@@ -225,27 +225,36 @@ export function generatedWeights(
       info.layer.name,
       info.weights.map((w) => {
         const rng = new NormalRng(seedFor(seed, `${info.layer.name}/${w.role}`));
-        const fanIn = w.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+        const fanIn = w.fanIn ?? w.shape.slice(0, -1).reduce((a, b) => a * b, 1);
         const fill = (block: Float32Array): void => {
-          switch (w.role) {
-            case 'kernel':
+          switch (w.init) {
+            case 'he':
               rng.fill(block, Math.sqrt(2 / fanIn));
               break;
-            case 'bias':
+            case 'small':
               rng.fill(block, 0.01);
               break;
             case 'gamma':
               rng.fill(block, 0.1);
               for (let i = 0; i < block.length; i++) block[i] += 1;
               break;
-            case 'moving_variance':
+            case 'variance':
               rng.fill(block, 0.1);
               for (let i = 0; i < block.length; i++) block[i] = 1 + Math.abs(block[i]);
               break;
             case 'alpha':
               block.fill(0.25);
               break;
-            default:
+            case 'zeros':
+              block.fill(0);
+              break;
+            case 'ones':
+              block.fill(1);
+              break;
+            case 'count':
+              block.fill(1000);
+              break;
+            default: // beta, mean
               rng.fill(block, 0.1);
           }
         };

@@ -31,6 +31,7 @@ import {
   type H5Group,
   type Hdf5Source,
 } from './hdf5_file.ts';
+import { distributeNestedWeights } from './nested_weights.ts';
 import { formatShape, inferShapes, type ExpectedWeight, type LayerInfo } from './summary_shapes.ts';
 import { KerasFileError, type KerasFile, type ModelSpec, type WeightArray, type WeightRole } from './spec.ts';
 
@@ -76,6 +77,8 @@ function fmt(shape: readonly number[]): string {
 /** The role a stored weight name announces, if any ('conv2d_1/kernel:0', 'block1_conv1_W_1:0', ...). */
 export function roleFromWeightName(name: string): WeightRole | undefined {
   const base = (name.replace(/:\d+$/, '').split('/').pop() ?? '').replace(/_\d+$/, '');
+  if (/(^|_)depthwise_kernel$/.test(base)) return 'depthwise_kernel';
+  if (/(^|_)pointwise_kernel$/.test(base)) return 'pointwise_kernel';
   if (/(^|_)(kernel|W)$/.test(base)) return 'kernel';
   if (/(^|_)(bias|b)$/.test(base)) return 'bias';
   if (/(^|_)gamma$/.test(base)) return 'gamma';
@@ -84,6 +87,9 @@ export function roleFromWeightName(name: string): WeightRole | undefined {
   // Keras 1 called the moving variance `running_std` (it held the variance).
   if (/(^|_)(moving_variance|running_std|running_var)$/.test(base)) return 'moving_variance';
   if (/(^|_)alpha$/.test(base)) return 'alpha';
+  if (base === 'mean') return 'mean';
+  if (base === 'variance') return 'variance';
+  if (base === 'count') return 'count';
   return undefined;
 }
 
@@ -180,6 +186,8 @@ function canonicalise(info: LayerInfo, fileLayer: string, raw: WeightArray[], sr
  */
 export function matchWeightsToSpec(spec: ModelSpec, src: WeightSource, opts: MatchOptions = {}): Map<string, WeightArray[]> {
   const infos = inferShapes(spec, { fileName: src.fileName });
+  const stored = distributeNestedWeights(spec, infos, src.weights, src.fileName);
+  src = { ...src, weights: stored, layerOrder: src.layerOrder?.flatMap((n) => (stored.has(n) ? [n] : spec.layers.filter((l) => l.scope?.[0] === n).map((l) => l.name))) };
   const has = (n: string) => (src.weights.get(n)?.length ?? 0) > 0;
   const weighted = infos.filter((i) => i.weights.length > 0);
   const order = (src.layerOrder ?? [...src.weights.keys()]).filter(has);
@@ -241,6 +249,39 @@ function readLayerWeights(root: H5Group, layerName: string, fileName: string): W
 }
 
 /**
+ * Keras 3's weights layout: `layers/<name>/vars/<0..n-1>` in creation order (the
+ * canonical order), nested models as `layers/<name>/layers/<inner>/...`. Keys are
+ * the flattened layer paths ('sequential_1/conv2d').
+ */
+function readKeras3Weights(layers: H5Group, prefix: string, fileName: string, out = new Map<string, WeightArray[]>()): Map<string, WeightArray[]> {
+  for (const name of layers.keys()) {
+    const g = getGroup(layers, name);
+    if (!g) continue;
+    const vars = getGroup(g, 'vars');
+    const path = prefix + name;
+    if (vars) {
+      const keys = vars.keys().filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b));
+      out.set(
+        path,
+        keys.map((k, i) => {
+          if (Number(k) !== i) throw new KerasFileError(`layer '${path}': variable ${i} is missing from vars/`, fileName);
+          const ds = getDataset(vars, k);
+          if (!ds) throw new KerasFileError(`layer '${path}': vars/${k} is not a dataset`, fileName);
+          try {
+            return { name: `${path}/vars/${k}`, ...readFloat32Dataset(ds) };
+          } catch (err) {
+            throw new KerasFileError(`layer '${path}': vars/${k}: ${(err as Error).message}`, fileName);
+          }
+        }),
+      );
+    }
+    const inner = getGroup(g, 'layers');
+    if (inner) readKeras3Weights(inner, `${path}/`, fileName, out);
+  }
+  return out;
+}
+
+/**
  * Read a Keras `.h5` file from a path (Node) or its bytes. Model files come
  * back with their {@link ModelSpec} and weights normalised and checked
  * against it; weights-only files with weights as stored (use
@@ -268,15 +309,13 @@ export async function readKerasFile(source: Hdf5Source, opts: ReadKerasOptions =
       } else if (modelWeights && readStringListAttr(modelWeights, 'layer_names') !== undefined) {
         kind = 'weights';
         root = modelWeights;
-      } else if (getGroup(file, 'layers') || getGroup(file, 'vars')) {
-        throw new KerasFileError(
-          'this looks like a Keras 3 `.weights.h5` file (layers/.../vars), which is not supported; ' +
-            'save the model in the legacy h5 format (model.save("x.h5"))',
-          fileName,
-        );
+      } else if (getGroup(file, 'layers')) {
+        // Keras 3 (`.weights.h5`, or the weights inside a `.keras` archive): layers/<name>/vars/<i>
+        const weights = readKeras3Weights(getGroup(file, 'layers')!, '', fileName);
+        return { kind: 'weights' as const, fileName, model: undefined, weights, layerOrder: [...weights.keys()], kerasVersion: '3', backend };
       } else {
         throw new KerasFileError(
-          'an HDF5 file, but not a Keras model or weights file (no model_config or layer_names attribute)',
+          'an HDF5 file, but not a Keras model or weights file (no model_config or layer_names attribute, no Keras 3 layers group)',
           fileName,
         );
       }
@@ -332,7 +371,7 @@ export async function loadKerasModel(
   const spec = opts.spec ?? file.model;
   if (!spec) {
     throw new KerasFileError(
-      'a weights-only file (no model_config): pass the model architecture (a ModelSpec) to load it',
+      'a weights-only file (no model_config): say which architecture it holds with --arch (vgg16, vgg16-notop, squeezenet-notop, or a Keras JSON config file)',
       file.fileName,
     );
   }

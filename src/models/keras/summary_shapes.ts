@@ -3,15 +3,9 @@
  * batch first, `null` = unknown), and the `model.summary()` table Keras 2
  * prints.
  */
-import {
-  KerasFileError,
-  isAlwaysNonTrainable,
-  weightRolesFor,
-  type LayerSpec,
-  type ModelSpec,
-  type Shape,
-  type WeightRole,
-} from './spec.ts';
+import { layerDefinition, type WeightDecl } from '../layers/index.ts';
+import { formatShape } from '../layers/shape_utils.ts';
+import { KerasFileError, type LayerSpec, type ModelSpec, type Shape, type WeightRole } from './spec.ts';
 
 /** A weight a layer needs, as implied by its config and input shapes. */
 export interface ExpectedWeight {
@@ -21,6 +15,10 @@ export interface ExpectedWeight {
   shape: number[];
   /** Whether Keras counts it as trainable (false for moving statistics and frozen layers). */
   trainable: boolean;
+  /** How generated weights fill it. */
+  init: WeightDecl['init'];
+  /** Fan-in for 'he' initialisation, when not the product of every axis but the last. */
+  fanIn?: number;
 }
 
 /** Everything known about one layer once shapes are propagated. */
@@ -54,186 +52,44 @@ export interface ShapeOptions {
   fileName?: string;
 }
 
-function fail(opts: ShapeOptions, layer: LayerSpec, msg: string): never {
-  throw new KerasFileError(`layer '${layer.name}' (${layer.className}): ${msg}`, opts.fileName);
+function failer(opts: ShapeOptions, layer: LayerSpec): (msg: string) => never {
+  return (msg: string) => {
+    throw new KerasFileError(`layer '${layer.name}' (${layer.className}): ${msg}`, opts.fileName);
+  };
 }
 
-/** Python's tuple repr of a shape: `(None, 148, 148, 32)`, `(None,)`. */
-export function formatShape(shape: Shape): string {
-  const parts = shape.map((d) => (d === null ? 'None' : String(d)));
-  return parts.length === 1 ? `(${parts[0]},)` : `(${parts.join(', ')})`;
+export { formatShape };
+
+/** (batch, channels, rows, cols) -> (batch, rows, cols, channels) for rank 4; other ranks as they are. */
+export function channelsLastShape(s: Shape): Shape {
+  return s.length === 4 ? [s[0], s[2], s[3], s[1]] : [...s];
 }
 
-function spatialOut(size: number | null, k: number, s: number, d: number, padding: 'valid' | 'same'): number | null {
-  if (size === null) return null;
-  if (padding === 'same') return Math.ceil(size / s);
-  const ek = (k - 1) * d + 1;
-  return Math.floor((size - ek) / s) + 1;
+/** (batch, rows, cols, channels) -> (batch, channels, rows, cols) for rank 4. */
+export function channelsFirstShape(s: Shape): Shape {
+  return s.length === 4 ? [s[0], s[3], s[1], s[2]] : [...s];
 }
 
-function rank4(layer: LayerSpec, shape: Shape, opts: ShapeOptions): void {
-  if (shape.length !== 4) fail(opts, layer, `expects a 4D (batch, rows, cols, channels) input, got ${formatShape(shape)}`);
-}
-
-function one(layer: LayerSpec, inputs: Shape[], opts: ShapeOptions): Shape {
-  if (inputs.length !== 1) fail(opts, layer, `expects one input, got ${inputs.length}`);
-  return inputs[0];
-}
-
-function prod(dims: Shape): number | null {
-  let p = 1;
-  for (const d of dims) {
-    if (d === null) return null;
-    p *= d;
-  }
-  return p;
-}
-
-/** The output shape of a layer given its input shapes. */
+/**
+ * The output shape of a layer given its input shapes, in Keras's terms (a
+ * channels-first layer's shapes are (batch, channels, rows, cols)).
+ */
 export function layerOutputShape(layer: LayerSpec, inputs: Shape[], opts: ShapeOptions = {}): Shape {
-  switch (layer.className) {
-    case 'InputLayer':
-      return [...layer.config.batch_input_shape];
-    case 'Conv2D':
-    case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      const x = one(layer, inputs, opts);
-      rank4(layer, x, opts);
-      const c = layer.config;
-      const [k, s, d, ch] =
-        layer.className === 'Conv2D'
-          ? [layer.config.kernel_size, layer.config.strides, layer.config.dilation_rate, layer.config.filters]
-          : [layer.config.pool_size, layer.config.strides, [1, 1], x[3]];
-      const h = spatialOut(x[1], k[0], s[0], d[0], c.padding);
-      const w = spatialOut(x[2], k[1], s[1], d[1], c.padding);
-      if ((h !== null && h <= 0) || (w !== null && w <= 0)) {
-        fail(opts, layer, `input ${formatShape(x)} is too small for the window (output would be ${h}x${w})`);
-      }
-      return [x[0], h, w, ch];
-    }
-    case 'GlobalAveragePooling2D':
-    case 'GlobalMaxPooling2D': {
-      const x = one(layer, inputs, opts);
-      rank4(layer, x, opts);
-      return layer.config.keepdims ? [x[0], 1, 1, x[3]] : [x[0], x[3]];
-    }
-    case 'Dense': {
-      const x = one(layer, inputs, opts);
-      if (x.length < 2 || x[x.length - 1] === null) fail(opts, layer, `needs a known last input dimension, got ${formatShape(x)}`);
-      return [...x.slice(0, -1), layer.config.units];
-    }
-    case 'Flatten': {
-      const x = one(layer, inputs, opts);
-      return [x[0], prod(x.slice(1))];
-    }
-    case 'Dropout':
-    case 'SpatialDropout2D':
-    case 'Activation':
-    case 'ReLU':
-    case 'LeakyReLU':
-    case 'PReLU':
-    case 'BatchNormalization':
-      return [...one(layer, inputs, opts)];
-    case 'ZeroPadding2D': {
-      const x = one(layer, inputs, opts);
-      rank4(layer, x, opts);
-      const [[t, b], [l, r]] = layer.config.padding;
-      return [x[0], x[1] === null ? null : x[1] + t + b, x[2] === null ? null : x[2] + l + r, x[3]];
-    }
-    case 'Concatenate': {
-      if (inputs.length < 2) fail(opts, layer, `expects at least two inputs, got ${inputs.length}`);
-      const rank = inputs[0].length;
-      const axis = layer.config.axis < 0 ? rank + layer.config.axis : layer.config.axis;
-      if (axis <= 0 || axis >= rank) fail(opts, layer, `axis ${layer.config.axis} is out of range for rank ${rank}`);
-      const out = [...inputs[0]];
-      for (const s of inputs.slice(1)) {
-        if (s.length !== rank) fail(opts, layer, `inputs of different ranks: ${inputs.map(formatShape).join(', ')}`);
-        for (let i = 1; i < rank; i++) {
-          if (i === axis) out[i] = out[i] === null || s[i] === null ? null : (out[i] as number) + (s[i] as number);
-          else if (out[i] !== null && s[i] !== null && out[i] !== s[i]) {
-            fail(opts, layer, `inputs do not match off the concatenation axis: ${inputs.map(formatShape).join(', ')}`);
-          } else out[i] ??= s[i];
-        }
-      }
-      return out;
-    }
-    case 'Add': {
-      if (inputs.length < 2) fail(opts, layer, `expects at least two inputs, got ${inputs.length}`);
-      const out = [...inputs[0]];
-      for (const s of inputs.slice(1)) {
-        if (s.length !== out.length) fail(opts, layer, `inputs of different shapes: ${inputs.map(formatShape).join(', ')}`);
-        for (let i = 1; i < out.length; i++) {
-          if (out[i] !== null && s[i] !== null && out[i] !== s[i]) {
-            fail(opts, layer, `inputs of different shapes: ${inputs.map(formatShape).join(', ')}`);
-          }
-          out[i] ??= s[i];
-        }
-      }
-      return out;
-    }
-    case 'Reshape': {
-      const x = one(layer, inputs, opts);
-      const target = [...layer.config.target_shape];
-      const total = prod(x.slice(1));
-      const unknown = target.indexOf(-1);
-      if (unknown >= 0) {
-        const known = target.reduce((a, d, i) => (i === unknown ? a : a * d), 1);
-        if (total === null) return [x[0], ...target.map((d) => (d === -1 ? null : d))];
-        if (total % known !== 0) fail(opts, layer, `cannot reshape ${formatShape(x)} to ${JSON.stringify(target)}`);
-        target[unknown] = total / known;
-      } else if (total !== null && total !== prod(target)) {
-        fail(opts, layer, `cannot reshape ${formatShape(x)} to ${JSON.stringify(target)}`);
-      }
-      return [x[0], ...target];
-    }
-  }
-}
-
-function known(layer: LayerSpec, d: number | null, what: string, opts: ShapeOptions): number {
-  if (d === null) fail(opts, layer, `the ${what} must be known to size the weights`);
-  return d;
+  const def = layerDefinition(layer.className);
+  const ctx = { fail: failer(opts, layer) };
+  if (layer.className === 'InputLayer' && inputs.length === 1) return [...inputs[0]]; // a nested model's input
+  if (def.arity === undefined && inputs.length !== 1) ctx.fail(`expects one input, got ${inputs.length}`);
+  if (!layer.channelsFirst) return def.outputShape(layer.config, inputs, ctx);
+  return channelsFirstShape(def.outputShape(layer.config, inputs.map(channelsLastShape), ctx));
 }
 
 /** The weights a layer needs (canonical order, shapes) given its input shapes. */
 export function expectedWeights(layer: LayerSpec, inputs: Shape[], opts: ShapeOptions = {}): ExpectedWeight[] {
-  const roles = weightRolesFor(layer);
-  if (roles.length === 0) return [];
-  const x = inputs[0];
-  const shapes: Partial<Record<WeightRole, number[]>> = {};
-  switch (layer.className) {
-    case 'Conv2D': {
-      const cin = known(layer, x[x.length - 1], 'input channel count', opts);
-      const [kh, kw] = layer.config.kernel_size;
-      shapes.kernel = [kh, kw, cin, layer.config.filters];
-      shapes.bias = [layer.config.filters];
-      break;
-    }
-    case 'Dense': {
-      const cin = known(layer, x[x.length - 1], 'input width', opts);
-      shapes.kernel = [cin, layer.config.units];
-      shapes.bias = [layer.config.units];
-      break;
-    }
-    case 'BatchNormalization': {
-      const axis = layer.config.axis < 0 ? x.length + layer.config.axis : layer.config.axis;
-      if (axis <= 0 || axis >= x.length) fail(opts, layer, `axis ${layer.config.axis} is out of range for ${formatShape(x)}`);
-      const c = known(layer, x[axis], 'normalised axis', opts);
-      for (const r of ['gamma', 'beta', 'moving_mean', 'moving_variance'] as const) shapes[r] = [c];
-      break;
-    }
-    case 'PReLU': {
-      const shared = new Set(layer.config.shared_axes ?? []);
-      shapes.alpha = x.slice(1).map((d, i) => (shared.has(i + 1) ? 1 : known(layer, d, `input axis ${i + 1}`, opts)));
-      break;
-    }
-    default:
-      break;
-  }
-  return roles.map((role) => ({
-    role,
-    shape: shapes[role]!,
-    trainable: layer.trainable && !isAlwaysNonTrainable(role),
-  }));
+  const def = layerDefinition(layer.className);
+  if (!def.weights || layer.sharesWeightsOf !== undefined) return [];
+  const ctx = { fail: failer(opts, layer) };
+  const decls = def.weights(layer.config, layer.channelsFirst ? inputs.map(channelsLastShape) : inputs, ctx);
+  return decls.map((d) => ({ role: d.role, shape: d.shape, trainable: layer.trainable && !d.nonTrainable, init: d.init, fanIn: d.fanIn }));
 }
 
 /** Propagate shapes through the model: one {@link LayerInfo} per layer, in `spec.layers` order. */
@@ -297,14 +153,60 @@ function withCommas(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/** One printed row: a layer, or (collapsed) a whole nested model. */
+interface SummaryRow {
+  label: string;
+  outputShape: Shape;
+  params: number;
+  inbound: string[];
+}
+
+/** Rows of the summary: nested models as one row each (Keras's default) unless `expand`. */
+function summaryRows(spec: ModelSpec, infos: LayerInfo[], expand: boolean): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const shown = (l: LayerSpec) => (expand || !l.scope ? l.name : l.scope[0]);
+  let group: { name: string; row: SummaryRow; members: Set<string> } | undefined;
+  for (const info of infos) {
+    const l = info.layer;
+    if (spec.kind === 'sequential' && l.className === 'InputLayer' && !l.scope) continue;
+    if (!expand && l.scope) {
+      const top = l.scope[0];
+      if (group?.name !== top) {
+        group = { name: top, row: { label: `${top} (${l.scopeClasses?.[0] ?? 'Functional'})`, outputShape: info.outputShape, params: 0, inbound: [] }, members: new Set() };
+        rows.push(group.row);
+      }
+      group.members.add(l.name);
+      group.row.params += info.params;
+      group.row.outputShape = info.outputShape;
+      for (const i of l.inbound) {
+        const src = infos.find((x) => x.layer.name === i)?.layer;
+        if (src && (!src.scope || src.scope[0] !== top)) group.row.inbound.push(shown(src));
+      }
+      continue;
+    }
+    group = undefined;
+    rows.push({
+      label: `${l.name} (${l.className})`,
+      outputShape: info.outputShape,
+      params: info.params,
+      inbound: l.inbound.map((n) => {
+        const src = infos.find((x) => x.layer.name === n)?.layer;
+        return src ? shown(src) : n;
+      }),
+    });
+  }
+  return rows;
+}
+
 /**
  * The table Keras 2's `model.summary()` prints: `Model: "name"`, columns
  * `Layer (type)`, `Output Shape`, `Param #` (plus `Connected to` for models
  * that are not a simple chain), cells cut to the column widths exactly as
  * Keras cuts them, then total / trainable / non-trainable counts.
- * Sequential models omit their InputLayer row, as Keras does.
+ * Sequential models omit their InputLayer row, as Keras does. A nested model
+ * is one row (its class, its output shape, its parameters) unless `expand`.
  */
-export function formatSummary(spec: ModelSpec, opts: ShapeOptions & { lineLength?: number } = {}): string {
+export function formatSummary(spec: ModelSpec, opts: ShapeOptions & { lineLength?: number; expand?: boolean } = {}): string {
   const infos = inferShapes(spec, opts);
   const sequentialLike = isSequentialLike(spec);
   const lineLength = opts.lineLength ?? (sequentialLike ? 65 : 98);
@@ -325,20 +227,19 @@ export function formatSummary(spec: ModelSpec, opts: ShapeOptions & { lineLength
   lines.push('_'.repeat(lineLength));
   row(sequentialLike ? ['Layer (type)', 'Output Shape', 'Param #'] : ['Layer (type)', 'Output Shape', 'Param #', 'Connected to']);
   lines.push('='.repeat(lineLength));
-  const shown = infos.filter((i) => !(spec.kind === 'sequential' && i.layer.className === 'InputLayer'));
-  let trainable = 0;
-  let nonTrainable = 0;
-  shown.forEach((info, k) => {
-    const l = info.layer;
-    const cells = [`${l.name} (${l.className})`, formatShape(info.outputShape), String(info.params)];
+  const shown = summaryRows(spec, infos, opts.expand ?? false);
+  shown.forEach((r, k) => {
+    const cells = [r.label, formatShape(r.outputShape), String(r.params)];
     if (sequentialLike) row(cells);
     else {
-      const conns = l.inbound.map((n) => `${n}[0][0]`);
+      const conns = r.inbound.map((n) => `${n}[0][0]`);
       row([...cells, conns[0] ?? '']);
       for (const c of conns.slice(1)) row(['', '', '', c]);
     }
     lines.push((k === shown.length - 1 ? '=' : '_').repeat(lineLength));
   });
+  let trainable = 0;
+  let nonTrainable = 0;
   for (const i of infos) {
     trainable += i.trainableParams;
     nonTrainable += i.nonTrainableParams;
