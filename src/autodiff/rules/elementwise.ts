@@ -1,6 +1,6 @@
 import { defineGradient, defineNonDifferentiable } from '../gradient_registry.ts';
 import {
-  div, mul, neg, sub, square, step, sign, greaterEqual, lessEqual, less, greater, where,
+  div, exp, mul, neg, sub, square, step, sign, greaterEqual, lessEqual, less, greater, where,
 } from '../../engine/ops/elementwise.ts';
 import { zerosLike } from '../../engine/ops/creation.ts';
 import { unbroadcast } from './unbroadcast.ts';
@@ -23,6 +23,8 @@ defineGradient('square', { saves: ['x'], inputs: { x: ({ dy, saved: { x } }) => 
 // |x|' = sign(x)
 defineGradient('abs', { saves: ['x'], inputs: { x: ({ dy, saved: { x } }) => mul(dy, sign(x)) } });
 defineGradient('neg', { saves: [], inputs: { x: ({ dy }) => neg(dy) } });
+// erf' = 2/sqrt(pi) exp(-x^2)
+defineGradient('erf', { saves: ['x'], inputs: { x: ({ dy, saved: { x } }) => mul(dy, mul(exp(neg(square(x))), 2 / Math.sqrt(Math.PI))) } });
 // clip passes the gradient where lo <= x <= hi
 defineGradient('clip', {
   saves: ['x'],

@@ -7,7 +7,7 @@ import { scalar } from './creation.ts';
  * Elementwise ops. Unary ops share one kernel family keyed by the op name;
  * binary ops broadcast NumPy-style. A plain number operand becomes a scalar tensor.
  */
-export const UNARY_OPS = ['relu', 'sigmoid', 'tanh', 'exp', 'log', 'sqrt', 'square', 'abs', 'neg', 'sign', 'step'] as const;
+export const UNARY_OPS = ['relu', 'sigmoid', 'tanh', 'exp', 'log', 'sqrt', 'square', 'abs', 'neg', 'sign', 'step', 'erf'] as const;
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
 export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'greater', 'greaterEqual', 'less', 'lessEqual', 'equal'] as const;
@@ -29,6 +29,8 @@ export const neg = unary('neg');
 export const sign = unary('sign');
 /** 1 where x > 0, else 0 (the derivative of relu; not differentiable itself). */
 export const step = unary('step');
+/** The error function 2/sqrt(pi) * integral from 0 to x of exp(-t^2) dt (float32 WGSL kernel: src/kernels/wgsl/erf.ts). */
+export const erf = unary('erf');
 
 /** min(max(x, lo), hi). */
 export function clip(x: Tensor, lo: number, hi: number): Tensor {

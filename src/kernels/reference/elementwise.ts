@@ -2,6 +2,7 @@ import { registerKernel } from '../../engine/kernel_registry.ts';
 import { broadcastShapes, stridesOf } from '../../engine/shape.ts';
 import type { UnaryOp, BinaryOp } from '../../engine/ops/elementwise.ts';
 import { output, valuesOf, type FloatArray } from './backend.ts';
+import { erf64 } from './erf.ts';
 
 const F = 'reference';
 
@@ -17,6 +18,7 @@ const unaryFns: Record<UnaryOp, (x: number) => number> = {
   neg: (x) => -x,
   sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
   step: (x) => (x > 0 ? 1 : 0),
+  erf: erf64,
 };
 
 for (const [op, fn] of Object.entries(unaryFns)) {

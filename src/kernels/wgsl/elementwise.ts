@@ -2,6 +2,7 @@ import { registerKernel, type KernelInput } from '../../engine/kernel_registry.t
 import { broadcastShapes, sameShape } from '../../engine/shape.ts';
 import type { UnaryOp, BinaryOp } from '../../engine/ops/elementwise.ts';
 import type { WebGPUBackend } from './backend.ts';
+import { ERF_WGSL } from './erf.ts';
 import { bindings, bufferOf, checkRank, entry1d, MAX_RANK, newOutput, packParams, padShape, paddedStrides, WG } from './program.ts';
 
 /** Elementwise kernels: one thread per output element; broadcasting by per-axis strides. */
@@ -23,7 +24,11 @@ const UNARY: Record<UnaryOp, string> = {
   neg: '-x',
   sign: 'sign(x)',
   step: 'select(0.0, 1.0, x > 0.0)',
+  erf: 'erf_f32(x)',
 };
+
+/** Helper functions a unary expression calls (WGSL has no erf builtin). */
+const UNARY_HELPERS: Partial<Record<string, string>> = { erf: ERF_WGSL };
 
 /** WGSL expression of each binary op in terms of `a` and `b`. */
 const BINARY: Record<BinaryOp, string> = {
@@ -40,8 +45,9 @@ const BINARY: Record<BinaryOp, string> = {
   equal: 'select(0.0, 1.0, a == b)',
 };
 
-function unarySource(expr: string, withParams: boolean): string {
+function unarySource(expr: string, withParams: boolean, helpers = ''): string {
   return `${bindings(1, withParams ? 4 : 0)}
+${helpers}
 ${entry1d(WG)}
   if (gid >= arrayLength(&out)) { return; }
   let x = in0[gid];
@@ -54,7 +60,7 @@ function runUnary(backend: WebGPUBackend, op: string, expr: string, x: KernelInp
   if (size > 0) {
     backend.dispatch({
       key: `unary:${op}`,
-      source: () => unarySource(expr, !!params),
+      source: () => unarySource(expr, !!params, UNARY_HELPERS[op]),
       inputs: [bufferOf(x)],
       output: buf,
       outputBytes: bytes,
