@@ -3,4 +3,5 @@ import './elementwise.ts';
 import './reduce.ts';
 import './shape.ts';
 import './linear.ts';
+import './resize.ts';
 import './pool_softmax.ts';
