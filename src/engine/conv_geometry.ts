@@ -87,3 +87,15 @@ export interface PoolAttrs {
 export function poolGeometry(xShape: Shape, a: PoolAttrs, op: string): WindowGeometry {
   return windowGeometry(xShape, a.poolSize, undefined, a.strides, a.padding, [1, 1], op);
 }
+
+/** A depthwise convolution's geometry: outC = inC * multiplier, output channel c * multiplier + m. */
+export interface DepthwiseGeometry extends WindowGeometry {
+  multiplier: number;
+}
+
+/** Geometry of a depthwise convolution of x (NHWC) by a [kH, kW, C, M] filter, padded as conv2d. */
+export function depthwiseGeometry(xShape: Shape, filterShape: Shape, a: ConvAttrs, op: string): DepthwiseGeometry {
+  if (filterShape.length !== 4) throw new Error(`${op}: filter must be [kH, kW, C, M] (rank 4), got shape ${shapeString(filterShape)}`);
+  const g = convGeometry(xShape, filterShape, a, op);
+  return { ...g, outC: g.inC * filterShape[3], multiplier: filterShape[3] };
+}

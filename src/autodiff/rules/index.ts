@@ -3,5 +3,6 @@ import './elementwise.ts';
 import './reduce.ts';
 import './shape.ts';
 import './linear.ts';
+import './depthwise_conv.ts';
 import './resize.ts';
 import './pool_softmax.ts';

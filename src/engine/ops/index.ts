@@ -4,6 +4,7 @@ export * from './reduce.ts';
 export * from './shape_ops.ts';
 export * from './matmul.ts';
 export * from './conv.ts';
+export * from './depthwise_conv.ts';
 export * from './resize.ts';
 export * from './pool.ts';
 export * from './activation.ts';

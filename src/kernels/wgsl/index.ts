@@ -6,6 +6,7 @@ import './reduce.ts';
 import './shape.ts';
 import './matmul.ts';
 import './conv.ts';
+import './depthwise_conv.ts';
 import './resize.ts';
 import './pool.ts';
 
