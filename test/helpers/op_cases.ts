@@ -30,6 +30,7 @@ export const OP_CASES: OpCase[] = [
   { name: 'square', covers: ['square'], inputs: () => [rand([3, 3], 7)], f: (x) => cs.square(x) },
   { name: 'abs', covers: ['abs'], inputs: () => [nz([9], 8)], f: (x) => cs.abs(x) },
   { name: 'neg', covers: ['neg'], inputs: () => [rand([4], 9)], f: (x) => cs.neg(x) },
+  { name: 'erf, both pieces and the flat tails', covers: ['erf'], inputs: () => [rand([4, 6], 79, -4.5, 4.5)], f: (x) => cs.erf(x) },
   { name: 'clip', covers: ['clip'], inputs: () => [rand([11], 10, -2, 2)], f: (x) => cs.clip(x, -0.77, 0.93) },
   // ---- binary, same shape and broadcast both ways ----
   { name: 'add broadcast', covers: ['add'], inputs: () => [rand([2, 3, 4], 11), rand([3, 1], 12)], f: (a, b) => cs.add(a, b) },
@@ -124,6 +125,63 @@ export const OP_CASES: OpCase[] = [
     inputs: () => [rand([1, 4, 5, 3], 100), rand([3, 3, 2, 3], 101), nz([1, 4, 5, 3], 102)],
     f: (dy, w, m) => cs.conv2dBackpropInput(dy, w, [1, 7, 9, 2], { padding: 'same', strides: 2, reluOutput: m }),
   },
+  // ---- depthwise convolution (filter [kH, kW, C, M]) ----
+  {
+    name: 'depthwiseConv2d valid 3x3, multiplier 1, batch 2',
+    covers: ['depthwiseConv2d'],
+    inputs: () => [rand([2, 6, 5, 3], 301), rand([3, 3, 3, 1], 302)],
+    f: (x, w) => cs.depthwiseConv2d(x, w),
+  },
+  {
+    name: 'depthwiseConv2d same 3x3 stride 2 odd size, multiplier 3',
+    covers: ['depthwiseConv2d'],
+    inputs: () => [rand([1, 7, 9, 2], 303), rand([3, 3, 2, 3], 304)],
+    f: (x, w) => cs.depthwiseConv2d(x, w, { padding: 'same', strides: 2 }),
+  },
+  {
+    name: 'depthwiseConv2d same dilation 2, multiplier 2',
+    covers: ['depthwiseConv2d'],
+    inputs: () => [rand([1, 7, 6, 2], 305), rand([3, 3, 2, 2], 306)],
+    f: (x, w) => cs.depthwiseConv2d(x, w, { padding: 'same', dilations: 2 }),
+  },
+  {
+    name: 'depthwiseConv2d same 5x3 kernel',
+    covers: ['depthwiseConv2d'],
+    inputs: () => [rand([1, 6, 7, 3], 307), rand([5, 3, 3, 1], 308)],
+    f: (x, w) => cs.depthwiseConv2d(x, w, { padding: 'same' }),
+  },
+  {
+    name: 'depthwiseConv2d valid stride 2 even kernel, multiplier 3',
+    covers: ['depthwiseConv2d'],
+    inputs: () => [rand([2, 8, 7, 2], 309), rand([2, 2, 2, 3], 310)],
+    f: (x, w) => cs.depthwiseConv2d(x, w, { strides: 2 }),
+  },
+  {
+    name: 'depthwiseConv2dBackpropInput same stride 2, multiplier 3',
+    covers: ['depthwiseConv2dBackpropInput'],
+    inputs: () => [rand([1, 4, 5, 6], 311), rand([3, 3, 2, 3], 312)],
+    f: (dy, w) => cs.depthwiseConv2dBackpropInput(dy, w, [1, 7, 9, 2], { padding: 'same', strides: 2 }),
+  },
+  {
+    name: 'depthwiseConv2dBackpropInput same dilation 2, multiplier 2',
+    covers: ['depthwiseConv2dBackpropInput'],
+    inputs: () => [rand([1, 7, 6, 4], 313), rand([3, 3, 2, 2], 314)],
+    f: (dy, w) => cs.depthwiseConv2dBackpropInput(dy, w, [1, 7, 6, 2], { padding: 'same', dilations: 2 }),
+  },
+  {
+    name: 'depthwiseConv2dBackpropFilter same stride 2, multiplier 3',
+    covers: ['depthwiseConv2dBackpropFilter'],
+    inputs: () => [rand([1, 7, 9, 2], 315), rand([1, 4, 5, 6], 316)],
+    f: (x, dy) => cs.depthwiseConv2dBackpropFilter(x, dy, [3, 3, 2, 3], { padding: 'same', strides: 2 }),
+  },
+  {
+    name: 'depthwiseConv2dBackpropFilter same 5x3 kernel (two position chunks)',
+    covers: ['depthwiseConv2dBackpropFilter'],
+    inputs: () => [rand([1, 6, 7, 3], 317), rand([1, 6, 7, 3], 318)],
+    f: (x, dy) => cs.depthwiseConv2dBackpropFilter(x, dy, [5, 3, 3, 1], { padding: 'same' }),
+  },
+  // ---- image resize: up and down at odd sizes, every valid flag combination ----
+  ...resizeCases(),
   // ---- pooling ----
   { name: 'maxPool 2x2', covers: ['maxPool'], inputs: () => [rand([2, 6, 6, 3], 63)], f: (x) => cs.maxPool(x) },
   {
@@ -162,6 +220,8 @@ export const OP_CASES: OpCase[] = [
     inputs: () => [nz([2, 3, 3, 4], 73), rand([1, 1, 4], 74, 0, 0.5)],
     f: (x, a) => cs.prelu(x, a),
   },
+  { name: 'gelu exact', covers: ['erf', 'mul', 'add'], inputs: () => [rand([3, 5], 80, -3, 3)], f: (x) => cs.gelu(x) },
+  { name: 'gelu tanh approximation', covers: ['tanh', 'square', 'mul', 'add'], inputs: () => [rand([3, 5], 81, -3, 3)], f: (x) => cs.gelu(x, true) },
   // ---- a small network: fan-out, chains and every layer kind of the book's convnet ----
   {
     name: 'conv-relu-pool-dense-sigmoid chain',
@@ -170,3 +230,62 @@ export const OP_CASES: OpCase[] = [
     f: (x, w, b, d) => cs.sigmoid(cs.matmul(cs.flatten(cs.maxPool(cs.relu(cs.biasAdd(cs.conv2d(x, w), b)))), d)),
   },
 ];
+
+/**
+ * resizeBilinear and resizeNearest up and down (odd sizes, one axis up and the other down
+ * too) with each flag combination TensorFlow allows, and both backward ops.
+ */
+function resizeCases(): OpCase[] {
+  const flags: [string, cs.ResizeOptions][] = [
+    ['', {}],
+    [', alignCorners', { alignCorners: true }],
+    [', halfPixelCenters', { halfPixelCenters: true }],
+  ];
+  const sizes: [string, number[], [number, number]][] = [
+    ['up 5x4 -> 9x7', [1, 5, 4, 2], [9, 7]],
+    ['down 9x7 -> 4x3, batch 2', [2, 9, 7, 2], [4, 3]],
+  ];
+  const out: OpCase[] = [];
+  let seed = 320;
+  for (const [op, fn] of [['resizeBilinear', cs.resizeBilinear], ['resizeNearest', cs.resizeNearest]] as const) {
+    for (const [fname, o] of flags) {
+      for (const [sname, shape, size] of sizes) {
+        const s = seed++;
+        out.push({ name: `${op} ${sname}${fname}`, covers: [op], inputs: () => [rand(shape, s)], f: (x) => fn(x, size, o) });
+      }
+    }
+  }
+  out.push(
+    {
+      name: 'resizeBilinear 5x7 -> 8x3 (up and down), halfPixelCenters',
+      covers: ['resizeBilinear'],
+      inputs: () => [rand([1, 5, 7, 3], 340)],
+      f: (x) => cs.resizeBilinear(x, [8, 3], { halfPixelCenters: true }),
+    },
+    {
+      name: 'resizeBilinearBackward up, halfPixelCenters',
+      covers: ['resizeBilinearBackward'],
+      inputs: () => [rand([1, 9, 7, 2], 341)],
+      f: (dy) => cs.resizeBilinearBackward(dy, [1, 5, 4, 2], { halfPixelCenters: true }),
+    },
+    {
+      name: 'resizeBilinearBackward down, alignCorners',
+      covers: ['resizeBilinearBackward'],
+      inputs: () => [rand([2, 4, 3, 2], 342)],
+      f: (dy) => cs.resizeBilinearBackward(dy, [2, 9, 7, 2], { alignCorners: true }),
+    },
+    {
+      name: 'resizeNearestBackward up, halfPixelCenters',
+      covers: ['resizeNearestBackward'],
+      inputs: () => [rand([1, 9, 7, 2], 343)],
+      f: (dy) => cs.resizeNearestBackward(dy, [1, 5, 4, 2], { halfPixelCenters: true }),
+    },
+    {
+      name: 'resizeNearestBackward down, alignCorners',
+      covers: ['resizeNearestBackward'],
+      inputs: () => [rand([2, 4, 3, 2], 344)],
+      f: (dy) => cs.resizeNearestBackward(dy, [2, 9, 7, 2], { alignCorners: true }),
+    },
+  );
+  return out;
+}
