@@ -1,6 +1,11 @@
 import { basename } from 'node:path';
 import * as cs from '../index.ts';
-import { BUILTIN_ARCHITECTURES, loadModel } from '../models/load_model.ts';
+import { readFile } from 'node:fs/promises';
+import { BUILTIN_ARCHITECTURES, loadModel, readModelArchitecture } from '../models/load_model.ts';
+import type { ModelSpec } from '../models/keras/spec.ts';
+import { toGrayU8 } from '../viz/image.ts';
+import { labelClassNames, parseLabels } from '../viz/labels.ts';
+import type { ClassNames } from '../viz/predictions.ts';
 import type { Model } from '../models/model.ts';
 import type { ImageU8 } from '../viz/image.ts';
 import { readImageFile } from '../viz/image_io_node.ts';
@@ -10,13 +15,31 @@ import { kerasLoadImg } from '../viz/resize.ts';
 /** A user mistake: printed as one line, exit code 2, no stack trace. */
 export class UsageError extends Error {}
 
-export const PREPROCESS_MODES: PreprocessMode[] = ['none', 'rescale', 'vgg16', 'squeezenet'];
+export const PREPROCESS_MODES: PreprocessMode[] = ['none', 'rescale', 'vgg16', 'squeezenet', 'tf', 'torch'];
 
-/** The preprocessing that goes with an architecture (SPEC.md section 0). */
-export function defaultPreprocess(arch: string | undefined): PreprocessMode {
+/**
+ * The preprocessing that goes with a model: the built-in architectures' own
+ * (SPEC.md section 0); none for a model that starts by rescaling or normalising
+ * its input itself (a Rescaling or Normalization layer before any convolution);
+ * else 1/255, the book's.
+ */
+export function defaultPreprocess(arch: string | undefined, model?: Model): PreprocessMode {
   if (arch === 'vgg16' || arch === 'vgg16-notop') return 'vgg16';
   if (arch === 'squeezenet-notop') return 'squeezenet';
+  if (model) {
+    for (const l of model.spec.layers) {
+      if (l.className === 'Rescaling' || l.className === 'Normalization') return 'none';
+      if (model.convLayers().includes(l.name) || l.className === 'Dense') break;
+    }
+  }
   return 'rescale';
+}
+
+/** Options that say which model a file holds and which part of it to use. */
+export interface ModelChoice {
+  arch?: string;
+  until?: string;
+  output?: string;
 }
 
 export async function useBackend(name: string): Promise<string> {
@@ -24,11 +47,40 @@ export async function useBackend(name: string): Promise<string> {
   return b.describe();
 }
 
-export async function openModel(path: string, arch?: string): Promise<Model> {
+function checkArch(arch: string | undefined): void {
   if (arch && !(BUILTIN_ARCHITECTURES as readonly string[]).includes(arch) && !arch.endsWith('.json')) {
     throw new UsageError(`--arch must be one of ${BUILTIN_ARCHITECTURES.join(', ')} or a Keras JSON config file (.json); got '${arch}'`);
   }
-  return loadModel(path, { arch });
+}
+
+export async function openModel(path: string, choice: ModelChoice | string = {}): Promise<Model> {
+  const c = typeof choice === 'string' ? { arch: choice } : choice;
+  checkArch(c.arch);
+  return loadModel(path, c);
+}
+
+/** The architecture alone (no weights, no device): what summary needs. A bare config is enough. */
+export async function openArchitecture(path: string, c: ModelChoice = {}): Promise<ModelSpec> {
+  checkArch(c.arch);
+  return readModelArchitecture(path, c);
+}
+
+/** Class names from a --labels file, checked against the model's output. */
+export async function loadLabels(model: Model, path: string | undefined): Promise<ClassNames | undefined> {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--labels: cannot read '${path}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const out = model.storedShape(model.spec.outputs[0]);
+  if (out.length !== 2) throw new UsageError(`--labels: model '${model.name}' does not end in a classifier (its output is [${out.join(',')}])`);
+  try {
+    return labelClassNames(parseLabels(text, path), out[1] as number, path);
+  } catch (e) {
+    throw new UsageError(`--labels: ${(e as Error).message}`);
+  }
 }
 
 /** An image loaded as Keras's load_img(path, target_size) with the model's input size, then preprocessed. */
@@ -43,10 +95,12 @@ export async function loadInput(model: Model, path: string, mode: PreprocessMode
   if (!PREPROCESS_MODES.includes(mode)) throw new UsageError(`--preprocess must be one of ${PREPROCESS_MODES.join(', ')}; got '${mode}'`);
   const original = await readImageFile(path);
   const [h, w, c] = model.inputShape;
-  if (c !== null && c !== 3) throw new UsageError(`model '${model.name}' takes ${c}-channel input; convscope feeds RGB images (3 channels)`);
+  if (c !== null && c !== 3 && c !== 1) throw new UsageError(`model '${model.name}' takes ${c}-channel input; convscope feeds RGB (3-channel) or grayscale (1-channel) images`);
+  if (c === 1 && (mode === 'vgg16' || mode === 'squeezenet' || mode === 'torch')) throw new UsageError(`--preprocess ${mode} needs RGB input; model '${model.name}' takes grayscale`);
   const size: [number, number] = [h ?? fallbackSize, w ?? fallbackSize];
-  const resized = kerasLoadImg(original, size);
-  const tensor = cs.tensor(preprocess(resized.data, mode), [1, size[0], size[1], 3]);
+  // a grayscale model gets PIL's 'L' conversion, as Keras's load_img(color_mode='grayscale')
+  const resized = kerasLoadImg(c === 1 ? toGrayU8(original) : original, size);
+  const tensor = cs.tensor(preprocess(resized.data, mode), [1, size[0], size[1], c ?? 3]);
   return { name: basename(path), original, tensor, size };
 }
 

@@ -12,6 +12,8 @@ interface CommandDef {
   positionals: string[];
   options: Record<string, { type: 'string' | 'boolean'; default?: string | boolean; help: string }>;
   run: (pos: string[], flags: Record<string, unknown>) => Promise<CommandResult>;
+  /** False for commands that compute nothing (summary): no GPU device is started. */
+  needsDevice?: boolean;
 }
 
 const COMMON: CommandDef['options'] = {
@@ -20,8 +22,15 @@ const COMMON: CommandDef['options'] = {
   out: { type: 'string', default: 'convscope-out', help: 'output folder (files appear only if the run succeeds)' },
   seed: { type: 'string', default: '0', help: 'seed of random starts' },
   arch: { type: 'string', help: 'for weights-only files: vgg16, vgg16-notop, squeezenet-notop, or a Keras JSON config file' },
+  until: { type: 'string', help: 'cut the model after this layer (it becomes the output; later layers are not read)' },
+  output: { type: 'string', help: 'for a model with several outputs: the one to use (default: the first)' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 };
+
+const PREPROCESS_HELP =
+  'none, rescale (1/255), vgg16, squeezenet (Caffe BGR means), tf (x/127.5 - 1: MobileNet, Teachable Machine) or torch (ImageNet mean/std); ' +
+  'default: the architecture\'s, none when the model starts with Rescaling or Normalization, else rescale';
+const LABELS_HELP = "class names: one per line (Teachable Machine's labels.txt works), WordNet ids one per line, or a JSON list or class index";
 
 const num = (v: unknown, name: string) => {
   const n = Number(v);
@@ -34,34 +43,38 @@ const common = (f: Record<string, unknown>): CommonFlags => ({
   backend: f.backend as string,
   out: f.out as string,
   arch: f.arch as string | undefined,
+  until: f.until as string | undefined,
+  output: f.output as string | undefined,
   seed: num(f.seed, 'seed'),
 });
 
 const COMMANDS: Record<string, CommandDef> = {
   summary: {
-    usage: 'convscope summary MODEL [--arch ARCH]',
-    about: "Prints the model's layers, output shapes and parameter counts, as Keras's model.summary().",
+    usage: 'convscope summary MODEL [--arch ARCH] [--expand]',
+    about: "Prints the model's layers, output shapes and parameter counts, as Keras's model.summary(); a bare config (Keras JSON, or a TF.js model.json) is enough.",
     positionals: ['MODEL'],
-    options: {},
-    run: async ([m], f) => (await import('./commands/summary.ts')).summaryCommand(m, common(f)),
+    options: { expand: { type: 'boolean', default: false, help: 'list the layers of nested models instead of one row per nested model' } },
+    needsDevice: false,
+    run: async ([m], f) => (await import('./commands/summary.ts')).summaryCommand(m, { ...common(f), expand: f.expand as boolean }),
   },
   predict: {
-    usage: 'convscope predict MODEL IMAGE [--top K] [--preprocess P]',
+    usage: 'convscope predict MODEL IMAGE [--top K] [--preprocess P] [--labels FILE]',
     about: 'Top-K predictions (ImageNet names for a 1000-class output).',
     positionals: ['MODEL', 'IMAGE'],
     options: {
       top: { type: 'string', default: '3', help: 'how many classes to list' },
-      preprocess: { type: 'string', help: 'none, rescale (1/255), vgg16 or squeezenet; default from --arch (rescale for a full model)' },
+      preprocess: { type: 'string', help: PREPROCESS_HELP },
+      labels: { type: 'string', help: LABELS_HELP },
     },
-    run: async ([m, i], f) => (await import('./commands/predict.ts')).predictCommand(m, i, { ...common(f), top: num(f.top, 'top'), preprocess: f.preprocess as string | undefined }),
+    run: async ([m, i], f) => (await import('./commands/predict.ts')).predictCommand(m, i, { ...common(f), top: num(f.top, 'top'), preprocess: f.preprocess as string | undefined, labels: f.labels as string | undefined }),
   },
   activations: {
     usage: 'convscope activations MODEL IMAGE [--layers L1,L2] [--out DIR]',
     about: "Every chosen layer's output for the image, one channel grid PNG per layer (default: every conv and pooling layer).",
     positionals: ['MODEL', 'IMAGE'],
     options: {
-      layers: { type: 'string', help: 'comma-separated layer names' },
-      preprocess: { type: 'string', help: 'none, rescale, vgg16 or squeezenet' },
+      layers: { type: 'string', help: 'comma-separated layer names or nested paths (model_1/conv_pw_13_relu)' },
+      preprocess: { type: 'string', help: PREPROCESS_HELP },
     },
     run: async ([m, i], f) => (await import('./commands/activations.ts')).activationsCommand(m, i, { ...common(f), layers: f.layers as string | undefined, preprocess: f.preprocess as string | undefined }),
   },
@@ -89,15 +102,16 @@ const COMMANDS: Record<string, CommandDef> = {
       }),
   },
   gradcam: {
-    usage: 'convscope gradcam MODEL IMAGE [--layer L] [--class N|NAME] [--score prob|logit] [--out DIR]',
-    about: 'Grad-CAM heatmap of a class over the image (default: the top class at the last conv layer).',
+    usage: 'convscope gradcam MODEL IMAGE [--layer L] [--class N|NAME] [--score prob|logit] [--labels FILE] [--out DIR]',
+    about: 'Grad-CAM heatmap of a class over the image (default: the top class at the last layer with a spatial output).',
     positionals: ['MODEL', 'IMAGE'],
     options: {
-      layer: { type: 'string', help: 'conv layer (default: the last Conv2D)' },
-      class: { type: 'string', help: 'class index, or ImageNet name or wordnet id (default: the top class)' },
+      layer: { type: 'string', help: 'layer by name or nested path (default: the last layer with a spatial output)' },
+      class: { type: 'string', help: 'class index, or a name from --labels, or an ImageNet name or wordnet id (default: the top class)' },
       score: { type: 'string', default: 'prob', help: 'prob (post-softmax, as the book) or logit (pre-softmax, as the Grad-CAM paper)' },
       top: { type: 'string', default: '3', help: 'predictions to list' },
-      preprocess: { type: 'string', help: 'none, rescale, vgg16 or squeezenet' },
+      preprocess: { type: 'string', help: PREPROCESS_HELP },
+      labels: { type: 'string', help: LABELS_HELP },
     },
     run: async ([m, i], f) =>
       (await import('./commands/gradcam.ts')).gradcamCommand(m, i, {
@@ -107,11 +121,12 @@ const COMMANDS: Record<string, CommandDef> = {
         score: f.score as string,
         top: num(f.top, 'top'),
         preprocess: f.preprocess as string | undefined,
+        labels: f.labels as string | undefined,
       }),
   },
   demo: {
     usage: 'convscope demo [--out DIR]',
-    about: 'All three pictures on bundled real files (trained cats-vs-dogs convnet, ImageNet SqueezeNet) in one HTML report.',
+    about: 'All three pictures on bundled real files (trained cats-vs-dogs convnet, ImageNet SqueezeNet, ImageNet Tiny Darknet) in one HTML report.',
     positionals: [],
     options: {
       filters: { type: 'string', default: '0-15', help: 'SqueezeNet filters per layer' },
@@ -143,7 +158,8 @@ function help(name?: string): string {
     '',
     '  convscope bench [--only REGEX] [--full] [--reps N]\n      Kernel and end-to-end benchmark against TensorFlow.js (same as npm run bench).',
     '',
-    'MODEL is a full-model .h5, or a weights-only .h5 with --arch. `convscope COMMAND --help` for details.',
+    'MODEL is a Keras .h5/.hdf5 (any Keras version), a Keras 3 .keras archive, a TensorFlow.js model.json (shards beside it),',
+    'or a weights-only .h5 / Keras 3 .weights.h5 with --arch. `convscope COMMAND --help` for details.',
   ].join('\n');
 }
 
@@ -184,9 +200,9 @@ export async function main(argv: string[]): Promise<number> {
     if (parsed.positionals.length !== cmd.positionals.length) {
       throw new UsageError(`expected ${cmd.positionals.join(' ') || 'no arguments'}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'nothing'}\nusage: ${cmd.usage}`);
     }
-    const adapter = await useBackend(flags.backend as string);
+    const adapter = cmd.needsDevice === false ? undefined : await useBackend(flags.backend as string);
     const result = await cmd.run(parsed.positionals, flags);
-    if (json) process.stdout.write(`${JSON.stringify({ ...result.json, backend: adapter }, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify(adapter === undefined ? result.json : { ...result.json, backend: adapter }, null, 2)}\n`);
     else console.log(result.text.join('\n'));
     return 0;
   } catch (e) {

@@ -3,7 +3,6 @@ import * as ops from '../engine/ops/index.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { buildLayer, type LayerResult, type RunnableLayer } from './layers.ts';
 import { layerDefinition } from './layers/index.ts';
-import type { LoadedKerasModel } from './keras/load.ts';
 import type { LayerSpec, ModelSpec, Shape, WeightArray } from './keras/spec.ts';
 import { channelsLastShape, formatSummary, inferShapes, type LayerInfo } from './keras/summary_shapes.ts';
 
@@ -62,7 +61,7 @@ export class Model {
     }
   }
 
-  static fromLoaded(loaded: LoadedKerasModel): Model {
+  static fromLoaded(loaded: { spec: ModelSpec; weights: Map<string, WeightArray[]> }): Model {
     return new Model(loaded.spec, loaded.weights);
   }
 
@@ -195,6 +194,27 @@ export class Model {
   /** The model's (first) output, or the named one. */
   predict(input: Tensor, output?: string): Tensor {
     return this.run(input, [output ?? this.spec.outputs[0]])[0];
+  }
+
+  /**
+   * Whether an output is already a probability (softmax or sigmoid last, through
+   * reshapes and inference-time identities); false for a model that ends in logits
+   * (Tiny Darknet ends in global average pooling of a 1x1 convolution).
+   */
+  outputIsProbability(output = this.spec.outputs[0]): boolean {
+    let l: LayerSpec | undefined = this.layer(output);
+    const prob = (a: unknown) => a === 'softmax' || a === 'sigmoid';
+    while (l) {
+      const d = layerDefinition(l.className);
+      if (l.className === 'Softmax') return true;
+      if (l.className === 'TFOpLambda') return ['nn.softmax', 'math.sigmoid', 'nn.sigmoid'].includes(l.config.function);
+      if (typeof l.config?.activation === 'string') {
+        if (prob(l.config.activation)) return true;
+        if (l.className !== 'Activation' || l.config.activation !== 'linear') return false;
+      } else if (!(d.identityAtInference || ['Flatten', 'Reshape', 'InputLayer'].includes(l.className))) return false;
+      l = l.inbound.length === 1 ? this.byName.get(l.inbound[0]) : undefined;
+    }
+    return false;
   }
 
   /** Layers with a 4-D output of more than one pixel, in order (not the inputs). */

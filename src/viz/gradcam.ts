@@ -42,7 +42,9 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
   }
   const outName = model.spec.outputs[0];
   const scoreKind = o.score ?? 'prob';
-  if (scoreKind === 'logit' && !model.hasPreActivation(outName)) {
+  // a model that ends in logits (no softmax) scores 'prob' as their softmax, 'logit' as they are
+  const logitsOut = !model.outputIsProbability(outName);
+  if (scoreKind === 'logit' && !logitsOut && !model.hasPreActivation(outName)) {
     throw new Error(`--score logit: the output layer '${outName}' has no separate activation to take the logit before`);
   }
   const units = model.layerInfo(outName).outputShape[1] as number;
@@ -56,7 +58,7 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
     } finally {
       pt.dispose();
     }
-    classIndex = units === 1 ? (p[0] > 0.5 ? 1 : 0) : p.indexOf(Math.max(...p));
+    classIndex = units === 1 ? (p[0] > (logitsOut ? 0 : 0.5) ? 1 : 0) : p.indexOf(Math.max(...p));
   }
   if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= classes) {
     throw new Error(`the model has classes 0..${classes - 1}; got class ${classIndex}`);
@@ -65,7 +67,8 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
   let A: Tensor | undefined;
   // Only ops downstream of A are recorded: the forward pass up to the conv layer keeps no tape memory.
   const { value, grads } = gradientsOf((watch) => {
-    const [a, out] = model.run(input, [layer, scoreKind === 'logit' ? outName + PRE_ACTIVATION : outName], { watch: { [layer]: watch } });
+    const [a, raw] = model.run(input, [layer, scoreKind === 'logit' && !logitsOut ? outName + PRE_ACTIVATION : outName], { watch: { [layer]: watch } });
+    const out = logitsOut && scoreKind === 'prob' ? (units === 1 ? ops.sigmoid(raw) : ops.softmax(raw)) : raw;
     A = engine.keep(a); // needed after the backward pass; the tape's own copy is released
     let score: Tensor;
     if (units === 1) {

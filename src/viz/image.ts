@@ -106,3 +106,19 @@ export function toRgbU8(img: ImageU8): ImageU8 {
   }
   return { width: img.width, height: img.height, channels: 3, data: out };
 }
+
+/**
+ * PIL's `convert('L')` from RGB (what Keras's `load_img(color_mode='grayscale')`
+ * does): L = (19595 R + 38470 G + 7471 B + 32768) >> 16, ITU-R 601-2 luma in
+ * PIL's fixed point. Gray input comes back unchanged; alpha is ignored.
+ */
+export function toGrayU8(img: ImageU8): ImageU8 {
+  assertImage(img);
+  if (img.channels === 1) return { ...img, data: img.data.slice() };
+  const n = img.width * img.height;
+  const out = new Uint8Array(n);
+  const c = img.channels;
+  const src = img.data;
+  for (let i = 0; i < n; i++) out[i] = (src[c * i]! * 19595 + src[c * i + 1]! * 38470 + src[c * i + 2]! * 7471 + 0x8000) >> 16;
+  return { width: img.width, height: img.height, channels: 1, data: out };
+}

@@ -18,6 +18,12 @@ export function imagenetClass(index: number): { id: string; name: string } {
   return { id: c[0], name: c[1] };
 }
 
+/** The ImageNet class of a WordNet id ('n02504458'), or undefined. */
+export function imagenetClassByWnid(wnid: string): { index: number; id: string; name: string } | undefined {
+  for (const [i, [id, name]] of Object.entries(IMAGENET)) if (id === wnid) return { index: Number(i), id, name };
+  return undefined;
+}
+
 /** Finds an ImageNet class by index ('386'), wordnet id ('n02504458') or name ('African_elephant'). */
 export function findImagenetClass(query: string): number {
   if (/^\d+$/.test(query) && IMAGENET[query]) return Number(query);
@@ -46,18 +52,28 @@ export function classNamesFor(outputUnits: number, binaryLabels: [string, string
   return { count: outputUnits, name: (i) => ({ id: String(i), name: `class_${i}` }) };
 }
 
+/** Softmax in float64 (max subtracted). */
+function softmaxOf(z: number[]): number[] {
+  const m = Math.max(...z);
+  const e = z.map((x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
 /**
  * The top-k predictions for each image of a batch of model outputs [batch, classes]. A
- * single sigmoid unit becomes two classes: p for index 1 and 1 - p for index 0.
+ * single sigmoid unit becomes two classes: p for index 1 and 1 - p for index 0. With
+ * `logits` (a model that ends without softmax or sigmoid) the probabilities are their softmax.
  */
-export async function decodePredictions(output: Tensor, k = 3, names?: ClassNames): Promise<Prediction[][]> {
+export async function decodePredictions(output: Tensor, k = 3, names?: ClassNames, o: { logits?: boolean } = {}): Promise<Prediction[][]> {
   if (output.rank !== 2) throw new Error(`decodePredictions: expected [batch, classes], got [${output.shape.join(',')}]`);
   const [batch, units] = output.shape;
   const cn = names ?? classNamesFor(units);
   const v = await output.data();
   const result: Prediction[][] = [];
   for (let b = 0; b < batch; b++) {
-    const probs = units === 1 ? [1 - v[b], v[b]] : Array.from(v.subarray(b * units, (b + 1) * units));
+    let probs = units === 1 ? [1 - v[b], v[b]] : Array.from(v.subarray(b * units, (b + 1) * units));
+    if (o.logits) probs = units === 1 ? [1 / (1 + Math.exp(v[b])), 1 / (1 + Math.exp(-v[b]))] : softmaxOf(probs);
     const order = probs.map((p, i) => [p, i] as const).sort((a, c) => c[0] - a[0] || a[1] - c[1]);
     result.push(order.slice(0, Math.min(k, probs.length)).map(([p, i]) => ({ index: i, ...cn.name(i), probability: p })));
   }

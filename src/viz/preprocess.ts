@@ -16,7 +16,30 @@ export const VGG16_BGR_MEANS: readonly [number, number, number] = [103.939, 116.
 export const SQUEEZENET_BGR_MEANS: readonly [number, number, number] = [104.006, 116.669, 122.679];
 
 /** The preprocessing modes the product knows. */
-export type PreprocessMode = 'rescale' | 'vgg16' | 'caffe' | 'squeezenet' | 'none';
+export type PreprocessMode = 'rescale' | 'vgg16' | 'caffe' | 'squeezenet' | 'tf' | 'torch' | 'none';
+
+/** ImageNet mean and standard deviation per RGB channel (PyTorch's and Keras's "torch" mode). */
+export const TORCH_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
+export const TORCH_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+
+/** Keras "tf" mode (MobileNet, Teachable Machine): x / 127.5 - 1, any channel count. */
+export function tfPreprocess(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  const s = Math.fround(127.5);
+  for (let i = 0; i < x.length; i++) out[i] = Math.fround(x[i]! / s) - 1;
+  return out;
+}
+
+/** Keras "torch" mode: x / 255, then minus the ImageNet mean and over its standard deviation, per RGB channel. */
+export function torchPreprocess(x: Float32Array): Float32Array {
+  checkRgb(x, 'torchPreprocess');
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = i % 3;
+    out[i] = (Math.fround(x[i]! / 255) - Math.fround(TORCH_MEAN[c])) / Math.fround(TORCH_STD[c]);
+  }
+  return out;
+}
 
 function checkRgb(x: Float32Array, what: string): void {
   if (!(x instanceof Float32Array)) throw new Error(`${what}: expected a Float32Array`);
@@ -75,6 +98,10 @@ export function preprocess(x: Float32Array, mode: PreprocessMode): Float32Array 
       return vgg16Preprocess(x);
     case 'squeezenet':
       return squeezenetPreprocess(x);
+    case 'tf':
+      return tfPreprocess(x);
+    case 'torch':
+      return torchPreprocess(x);
     case 'none':
       if (!(x instanceof Float32Array)) throw new Error('preprocess: expected a Float32Array');
       return x.slice();

@@ -35,10 +35,10 @@ export function describeActivations(acts: LayerActivation[]): string[] {
 }
 
 export async function activationsCommand(modelPath: string, imagePath: string, f: CommonFlags & { layers?: string; preprocess?: string }): Promise<CommandResult> {
-  const model = await openModel(modelPath, f.arch);
+  const model = await openModel(modelPath, f);
   const out = new OutputDir(f.out);
   try {
-    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch)) as PreprocessMode);
+    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
     const layers = parseList(f.layers) ?? model.convAndPoolLayers();
     const { json, section, acts } = await activationPictures(model, input.tensor, layers, out);
     input.tensor.dispose();

@@ -1,4 +1,5 @@
-import type { Model } from '../../models/model.ts';
+import { Model } from '../../models/model.ts';
+import type { ModelSpec } from '../../models/keras/spec.ts';
 import { countParams } from '../../models/keras/summary_shapes.ts';
 
 /** Flags every command accepts. */
@@ -7,6 +8,10 @@ export interface CommonFlags {
   backend: string;
   out: string;
   arch?: string;
+  /** Cut the model after this layer. */
+  until?: string;
+  /** The output to use when the model has several. */
+  output?: string;
   seed: number;
 }
 
@@ -16,9 +21,11 @@ export interface CommandResult {
   text: string[];
 }
 
-export function modelJson(model: Model, file: string) {
-  const p = countParams(model.spec);
-  return { name: model.name, file, layers: model.layerNames.length, params: p.total, inputShape: model.inputShape };
+export function modelJson(model: Model | ModelSpec, file: string) {
+  const spec = model instanceof Model ? model.spec : model;
+  const p = countParams(spec);
+  const inputShape = model instanceof Model ? model.inputShape : spec.inputShape.slice(1);
+  return { name: spec.name, file, layers: spec.layers.length, params: p.total, inputShape };
 }
 
 export function round(v: number, digits = 6): number {

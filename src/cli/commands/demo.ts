@@ -1,22 +1,26 @@
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '../../models/load_model.ts';
 import { renderReport } from '../../viz/report.ts';
-import { loadInput } from '../context.ts';
+import { loadInput, loadLabels } from '../context.ts';
 import { OutputDir } from '../output_dir.ts';
 import { activationPictures, describeActivations } from './activations.ts';
 import { modelJson, type CommandResult, type CommonFlags } from './common.ts';
 import { filterPictures } from './filters.ts';
 import { gradCamPictures } from './gradcam.ts';
 import { predictionLines, topPredictions } from './predict.ts';
-import type { Prediction } from '../../viz/predictions.ts';
+import type { ClassNames, Prediction } from '../../viz/predictions.ts';
 
 /** The real files bundled for the demo (see assets/README.md). */
 export const ASSETS = fileURLToPath(new URL('../../../assets/', import.meta.url));
 const CATS_DOGS = `${ASSETS}cats_and_dogs_small_1.h5`;
 const SQUEEZENET = `${ASSETS}squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5`;
+const TINY_DARKNET = `${ASSETS}tiny_darknet/model.json`;
+/** Tiny Darknet's 1000 outputs are in darknet's class order, given as WordNet ids. */
+const TINY_DARKNET_LABELS = `${ASSETS}tiny_darknet/class_order_wnids.txt`;
+const ELEPHANT = `${ASSETS}creative_commons_elephant.jpg`;
 const PHOTOS = [`${ASSETS}chelsea_cat.png`, `${ASSETS}dog_on_beach.jpg`];
 /** The book's generator sorts class folders: cats -> 0, dogs -> 1. */
-const CATS_DOGS_LABELS: [string, string] = ['cat', 'dog'];
+const CATS_DOGS_NAMES: ClassNames = { count: 2, name: (i) => ({ id: ['cat', 'dog'][i], name: ['cat', 'dog'][i] }) };
 
 export interface DemoFlags {
   filters: string;
@@ -26,8 +30,9 @@ export interface DemoFlags {
 
 /**
  * All three pictures on real files: the trained cats-vs-dogs convnet (activations
- * and Grad-CAM on a cat and a dog photo) and the real ImageNet SqueezeNet base
- * (filter patterns), in one report.
+ * and Grad-CAM on a cat and a dog photo), the real ImageNet SqueezeNet base
+ * (filter patterns) and the real ImageNet Tiny Darknet classifier, a TF.js layers
+ * model (Grad-CAM of its top class on the elephant photo), in one report.
  */
 export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandResult> {
   const out = new OutputDir(f.out);
@@ -38,15 +43,16 @@ export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandRe
   };
   const catsDogs = await loadModel(CATS_DOGS);
   const squeeze = await loadModel(SQUEEZENET, { arch: 'squeezenet-notop' });
+  const darknet = await loadModel(TINY_DARKNET);
   try {
-    log(`[1/3] activations and Grad-CAM: ${catsDogs.name} (cats_and_dogs_small_1.h5, input ${catsDogs.inputShape.join('x')})`);
+    log(`[1/4] activations and Grad-CAM: ${catsDogs.name} (cats_and_dogs_small_1.h5, input ${catsDogs.inputShape.join('x')})`);
     const predictions: { image: string; top: Prediction[] }[] = [];
     const sections = [];
     const gradcams = [];
     let activations: Record<string, unknown>[] = [];
     for (const [k, photo] of PHOTOS.entries()) {
       const input = await loadInput(catsDogs, photo, 'rescale');
-      const top = (await topPredictions(catsDogs, input.tensor, 2)).map((p) => ({ ...p, id: CATS_DOGS_LABELS[p.index], name: CATS_DOGS_LABELS[p.index] }));
+      const top = await topPredictions(catsDogs, input.tensor, 2, CATS_DOGS_NAMES);
       predictions.push({ image: input.name, top });
       log(`  ${input.name}:`);
       predictionLines(top).forEach(log);
@@ -57,21 +63,34 @@ export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandRe
         activations = a.json;
         describeActivations(a.acts).forEach(log);
       }
-      const g = await gradCamPictures(catsDogs, input, { binaryLabels: CATS_DOGS_LABELS }, out, 'catsdogs_', top[0].index);
+      const g = await gradCamPictures(catsDogs, input, { names: CATS_DOGS_NAMES }, out, 'catsdogs_', top[0].index);
       sections.push(g.section);
       gradcams.push({ image: input.name, ...g.json });
       log(`  Grad-CAM ${input.name}: class ${g.result.classIndex} (${g.cls.name}) at ${g.result.layer}`);
       input.tensor.dispose();
     }
-    log(`[2/3] filter patterns: SqueezeNet v1.1 (real ImageNet weights), filters ${f.filters}, ${f.size}x${f.size}, ${f.steps} steps`);
+    log(`[2/4] Grad-CAM: Tiny Darknet (real ImageNet classifier, TF.js layers model, input ${darknet.inputShape.join('x')})`);
+    const darknetNames = await loadLabels(darknet, TINY_DARKNET_LABELS);
+    const elephant = await loadInput(darknet, ELEPHANT, 'rescale');
+    const darknetTop = await topPredictions(darknet, elephant.tensor, 3, darknetNames);
+    predictions.push({ image: `${elephant.name} (Tiny Darknet)`, top: darknetTop });
+    log(`  ${elephant.name}:`);
+    predictionLines(darknetTop).forEach(log);
+    const dg = await gradCamPictures(darknet, elephant, { names: darknetNames }, out, 'tinydarknet_', darknetTop[0].index);
+    dg.section.heading = `Grad-CAM: ${elephant.name} through Tiny Darknet`;
+    sections.push(dg.section);
+    gradcams.push({ image: elephant.name, model: darknet.name, ...dg.json });
+    log(`  Grad-CAM ${elephant.name}: class ${dg.result.classIndex} (${dg.cls.name}) at ${dg.result.layer}`);
+    elephant.tensor.dispose();
+    log(`[3/4] filter patterns: SqueezeNet v1.1 (real ImageNet weights), filters ${f.filters}, ${f.size}x${f.size}, ${f.steps} steps`);
     const filt = await filterPictures(squeeze, { ...f, init: 'noise' }, out, f.json, 'squeezenet_');
     sections.push(filt.section);
-    log('[3/3] report');
+    log('[4/4] report');
     const report = await out.write(
       'report.html',
       renderReport({
         title: 'convscope demo',
-        subtitle: `cats_and_dogs_small_1.h5 and SqueezeNet v1.1 on ${f.backend}`,
+        subtitle: `cats_and_dogs_small_1.h5, SqueezeNet v1.1 and Tiny Darknet on ${f.backend}`,
         summary: catsDogs.summary(),
         predictions,
         sections,
@@ -81,7 +100,7 @@ export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandRe
     return {
       json: {
         command: 'demo',
-        models: [modelJson(catsDogs, CATS_DOGS), modelJson(squeeze, SQUEEZENET)],
+        models: [modelJson(catsDogs, CATS_DOGS), modelJson(squeeze, SQUEEZENET), modelJson(darknet, TINY_DARKNET)],
         predictions,
         layers: activations,
         gradcam: gradcams,
@@ -97,5 +116,6 @@ export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandRe
   } finally {
     catsDogs.dispose();
     squeeze.dispose();
+    darknet.dispose();
   }
 }

@@ -67,7 +67,7 @@ export async function filterPictures(model: Model, f: CommonFlags & FilterFlags,
 }
 
 export async function filtersCommand(modelPath: string, f: CommonFlags & FilterFlags): Promise<CommandResult> {
-  const model = await openModel(modelPath, f.arch);
+  const model = await openModel(modelPath, f);
   const out = new OutputDir(f.out);
   try {
     const { json, section } = await filterPictures(model, f, out, f.json);

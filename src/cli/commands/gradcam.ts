@@ -1,12 +1,12 @@
 import { gradCam } from '../../viz/gradcam.ts';
 import { overlayHeatmap } from '../../viz/grid.ts';
 import { encodeJpeg, encodePng } from '../../viz/image_encode.ts';
-import { classNamesFor, findImagenetClass, type Prediction } from '../../viz/predictions.ts';
+import { classNamesFor, findImagenetClass, type ClassNames, type Prediction } from '../../viz/predictions.ts';
 import type { PreprocessMode } from '../../viz/preprocess.ts';
 import { renderReport, type ReportSection } from '../../viz/report.ts';
 import { applyColormapFloat, JET } from '../../viz/colormap.ts';
 import type { Model } from '../../models/model.ts';
-import { defaultPreprocess, loadInput, openModel, UsageError, type ModelInput } from '../context.ts';
+import { defaultPreprocess, loadInput, loadLabels, openModel, UsageError, type ModelInput } from '../context.ts';
 import { OutputDir, safeName } from '../output_dir.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
 import { predictionLines, topPredictions } from './predict.ts';
@@ -15,17 +15,22 @@ export interface GradCamFlags {
   layer?: string;
   class?: string;
   score?: string;
-  binaryLabels?: [string, string];
+  /** Names of the classes (from --labels, or a bundled model's own). */
+  names?: ClassNames;
 }
 
-function resolveClass(model: Model, query: string | undefined, labels?: [string, string]): number | undefined {
+function resolveClass(model: Model, query: string | undefined, names?: ClassNames): number | undefined {
   if (query === undefined) return undefined;
-  const units = model.layerInfo(model.spec.outputs[0]).outputShape[1] as number;
+  const units = model.storedShape(model.spec.outputs[0])[1] as number;
   if (/^\d+$/.test(query)) return Number(query);
-  if (units === 1000) return findImagenetClass(query);
-  const names = labels ?? ['class_0', 'class_1'];
-  const i = names.findIndex((n) => n.toLowerCase() === query.toLowerCase());
-  if (i < 0) throw new UsageError(`no class '${query}' in this model; its classes are ${names.map((n, k) => `${k} (${n})`).join(', ')}`);
+  if (!names && units === 1000) return findImagenetClass(query);
+  const cn = names ?? classNamesFor(units);
+  const all = Array.from({ length: cn.count }, (_, k) => cn.name(k));
+  const i = all.findIndex((c) => c.name.toLowerCase() === query.toLowerCase() || c.id === query);
+  if (i < 0) {
+    const list = all.length <= 20 ? all.map((c, k) => `${k} (${c.name})`).join(', ') : `0..${all.length - 1}`;
+    throw new UsageError(`no class '${query}' in this model; its classes are ${list}`);
+  }
   return i;
 }
 
@@ -33,9 +38,9 @@ function resolveClass(model: Model, query: string | undefined, labels?: [string,
 export async function gradCamPictures(model: Model, input: ModelInput, flags: GradCamFlags, out: OutputDir, prefix = '', topClass?: number) {
   const score = flags.score ?? 'prob';
   if (score !== 'prob' && score !== 'logit') throw new UsageError(`--score must be prob or logit; got '${score}'`);
-  const r = await gradCam(model, input.tensor, { layer: flags.layer, classIndex: resolveClass(model, flags.class, flags.binaryLabels) ?? topClass, score });
-  const units = model.layerInfo(model.spec.outputs[0]).outputShape[1] as number;
-  const cls = classNamesFor(units, flags.binaryLabels).name(r.classIndex);
+  const r = await gradCam(model, input.tensor, { layer: flags.layer, classIndex: resolveClass(model, flags.class, flags.names) ?? topClass, score });
+  const units = model.storedShape(model.spec.outputs[0])[1] as number;
+  const cls = (flags.names ?? classNamesFor(units)).name(r.classIndex);
   const overlay = overlayHeatmap(input.original, r.heatmap);
   const base = `${prefix}gradcam_${safeName(input.name.replace(/\.[^.]+$/, ''))}_${safeName(r.layer)}_class${r.classIndex}`;
   const jpg = encodeJpeg(overlay, 95);
@@ -62,12 +67,15 @@ export async function gradCamPictures(model: Model, input: ModelInput, flags: Gr
   return { json, section, result: r, cls };
 }
 
-export async function gradcamCommand(modelPath: string, imagePath: string, f: CommonFlags & GradCamFlags & { preprocess?: string; top: number }): Promise<CommandResult> {
-  const model = await openModel(modelPath, f.arch);
+export async function gradcamCommand(modelPath: string, imagePath: string, f: CommonFlags & GradCamFlags & { preprocess?: string; top: number; labels?: string }): Promise<CommandResult> {
+  if (!(Number.isInteger(f.top) && f.top >= 1)) throw new UsageError(`--top must be a whole number of at least 1; got ${f.top}`);
+  const model = await openModel(modelPath, f);
   const out = new OutputDir(f.out);
   try {
-    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch)) as PreprocessMode);
-    const preds: Prediction[] = await topPredictions(model, input.tensor, f.top);
+    const names = await loadLabels(model, f.labels);
+    f = { ...f, names };
+    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
+    const preds: Prediction[] = await topPredictions(model, input.tensor, f.top, names);
     // the top class is already known: gradCam need not run the forward pass again to find it
     const g = await gradCamPictures(model, input, f, out, '', preds[0]?.index);
     input.tensor.dispose();

@@ -30,6 +30,11 @@ export interface ConfigParseOptions {
   kerasVersion?: string;
   /** Backend that wrote the config (the file's `backend`), if known. */
   backend?: string;
+  /**
+   * Keep only this layer (by name, path or unique leaf name) and what it depends on,
+   * and make it the output: layers after it may be of classes that cannot run.
+   */
+  until?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -40,7 +45,12 @@ interface Ctx {
   fileName?: string;
   backend?: string;
   kerasVersion?: string;
+  /** Set with `until`: a layer that cannot be read becomes a placeholder, an error only if it is kept. */
+  tolerant?: boolean;
 }
+
+/** Stands for a layer that could not be read, while `until` may still cut it away. */
+const UNREADABLE = '__unreadable__';
 
 function fail(ctx: Ctx, msg: string): never {
   throw new KerasFileError(msg, ctx.fileName);
@@ -99,8 +109,18 @@ function lambdaError(raw: RawLayer, ctx: Ctx): never {
   );
 }
 
-/** Normalises one layer through its class definition. */
+/** Normalises one layer through its class definition (with `until`, a failure is kept as a placeholder). */
 function makeLayer(raw: RawLayer, inbound: string[], name: string, ctx: Ctx, extra: Json = {}): LayerSpec {
+  if (!ctx.tolerant) return readLayer(raw, inbound, name, ctx, extra);
+  try {
+    return readLayer(raw, inbound, name, ctx, extra);
+  } catch (err) {
+    if (!(err instanceof KerasFileError)) throw err;
+    return { name, className: UNREADABLE, config: { error: err }, inbound, trainable: true };
+  }
+}
+
+function readLayer(raw: RawLayer, inbound: string[], name: string, ctx: Ctx, extra: Json): LayerSpec {
   let cls = raw.className;
   let cfg = raw.config;
   if (cls === 'Merge') {
@@ -421,6 +441,38 @@ function topoSort(layers: LayerSpec[], ctx: Ctx): LayerSpec[] {
   return out;
 }
 
+/** A layer by name, nested path, or leaf name unique in the model. */
+function findLayer(layers: LayerSpec[], name: string, ctx: Ctx): string {
+  if (layers.some((l) => l.name === name)) return name;
+  const m = layers.filter((l) => l.name.endsWith(`/${name}`));
+  if (m.length === 1) return m[0].name;
+  if (m.length > 1) fail(ctx, `--until: layer name '${name}' is ambiguous; use one of the paths ${m.map((l) => l.name).join(', ')}`);
+  return fail(ctx, `--until: the model has no layer '${name}'; its layers are: ${layers.map((l) => l.name).join(', ')}`);
+}
+
+/** The layer `until` and its ancestors; a placeholder among them raises its error. */
+function cutLayers(layers: LayerSpec[], until: string, ctx: Ctx): { layers: LayerSpec[]; end: string } {
+  const end = findLayer(layers, until, ctx);
+  const keep = new Set<string>();
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const visit = (n: string) => {
+    if (keep.has(n)) return;
+    keep.add(n);
+    byName.get(n)!.inbound.forEach(visit);
+  };
+  visit(end);
+  const kept = layers.filter((l) => keep.has(l.name));
+  const bad = kept.find((l) => l.className === UNREADABLE);
+  if (bad) throw bad.config.error;
+  return { layers: kept, end };
+}
+
+/** A model cut after layer `until` (by name, path or unique leaf name): it and its ancestors, it the output. */
+export function cutModelSpec(spec: ModelSpec, until: string, opts: ConfigParseOptions = {}): ModelSpec {
+  const { layers, end } = cutLayers(spec.layers, until, { fileName: opts.fileName });
+  return { ...spec, layers, outputs: [end], inputs: spec.inputs.filter((i) => layers.some((l) => l.name === i)) };
+}
+
 /** In a model with channels-first layers, axis 1 of BatchNormalization and Concatenate is the channels axis. */
 function markChannelsFirstAxes(layers: LayerSpec[]): void {
   if (!layers.some((l) => l.channelsFirst)) return;
@@ -462,8 +514,15 @@ export function parseModelConfig(config: unknown, opts: ConfigParseOptions = {})
   ctx.backend = backend;
   ctx.kerasVersion = kerasVersion;
   if (!MODEL_CLASSES.has(top.class_name)) fail(ctx, `model_config: model class '${top.class_name}' is not supported (Sequential, Model or Functional)`);
+  ctx.tolerant = opts.until !== undefined;
   const g = parseModel(top.class_name, top.config, { prefix: '', scope: [], scopeClasses: [] }, ctx);
-  const layers = topoSort(g.layers, ctx);
+  let layers = topoSort(g.layers, ctx);
+  if (opts.until !== undefined) {
+    const cut = cutLayers(layers, opts.until, ctx);
+    layers = cut.layers;
+    g.outputs = [cut.end];
+    g.inputs = g.inputs.filter((i) => layers.some((l) => l.name === i));
+  }
   markChannelsFirstAxes(layers);
   const spec: ModelSpec = {
     name: g.name,

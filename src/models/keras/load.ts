@@ -39,6 +39,8 @@ import { KerasFileError, type KerasFile, type ModelSpec, type WeightArray, type 
 export interface ReadKerasOptions {
   /** Name used in messages (default: the path, or '<in-memory .h5>' for bytes). */
   fileName?: string;
+  /** Cut the file's model after this layer (see parseModelConfig). */
+  until?: string;
 }
 
 /** What {@link matchWeightsToSpec} needs to know about where weights come from. */
@@ -323,7 +325,7 @@ export async function readKerasFile(source: Hdf5Source, opts: ReadKerasOptions =
       backend ??= readStringAttr(root, 'backend');
       // Parse the architecture first: an unsupported layer fails before any weight is read.
       const model =
-        modelConfig !== undefined ? parseModelConfig(modelConfig, { fileName, kerasVersion, backend }) : undefined;
+        modelConfig !== undefined ? parseModelConfig(modelConfig, { fileName, kerasVersion, backend, until: opts.until }) : undefined;
       const layerOrder = readStringListAttr(root, 'layer_names') ?? [];
       const weights = new Map<string, WeightArray[]>();
       for (const name of layerOrder) weights.set(name, readLayerWeights(root, name, fileName));
