@@ -157,6 +157,12 @@ export const OP_CASES: OpCase[] = [
     f: (x, w) => cs.depthwiseConv2d(x, w, { strides: 2 }),
   },
   {
+    name: 'depthwiseConv2d valid strides [1, 2], 3x2 kernel, multiplier 2',
+    covers: ['depthwiseConv2d'],
+    inputs: () => [rand([1, 6, 9, 2], 319), rand([3, 2, 2, 2], 345)],
+    f: (x, w) => cs.depthwiseConv2d(x, w, { strides: [1, 2] }),
+  },
+  {
     name: 'depthwiseConv2dBackpropInput same stride 2, multiplier 3',
     covers: ['depthwiseConv2dBackpropInput'],
     inputs: () => [rand([1, 4, 5, 6], 311), rand([3, 3, 2, 3], 312)],

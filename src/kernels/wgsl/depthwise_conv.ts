@@ -17,8 +17,10 @@ import { bindings, bufferOf, entry1d, newOutput, packParams, WG } from './progra
  *                     share once, and each filter tap once for all TX outputs.
  *   backprop input    stride 1: the same tile over dx, reading dy through the flipped filter
  *                     and summing over the M channels c*M + m that read input channel c.
- *                     stride > 1: one thread per dx element visits only the taps a whole stride
- *                     away (ky = (iy + padTop) mod sH, then every sH-th), like a transposed conv.
+ *                     stride > 1: only the taps a whole stride away contribute (ky = (iy + padTop)
+ *                     mod sH, then every sH-th), like a transposed conv; a thread takes TX columns
+ *                     a stride apart (one residue class, so the same taps) and reads TX
+ *                     neighbouring dy columns per tap.
  *   backprop filter   a two-pass reduction over the batch and output positions: pass 1 gives
  *                     each thread one channel and a chunk of CHUNK consecutive positions and
  *                     accumulates all kH*kW taps of that channel in registers (dy read once per
@@ -130,30 +132,40 @@ ${entry1d(WG)}
 }
 
 // the same sum for strides > 1 (then dilation is 1): only taps with (iy + PT - ky) a multiple of SH
-function backpropInputDirectSource(g: DepthwiseGeometry): string {
+// (and likewise for columns). A thread takes TX columns ix0 + SW*t of one residue class mod SW, which
+// all use the same taps, and reads dy columns ox0(kx) + t for them.
+function backpropInputStridedSource(g: DepthwiseGeometry): string {
   return `${PRELUDE(g)}
+// dy[n, oy, ox, ch], 0 outside the output
+fn ld(row: u32, ox: i32, ch: u32) -> f32 {
+  if (ox < 0 || ox >= OW()) { return 0.0; }
+  return in0[(row + u32(ox)) * CM() + ch];
+}
 ${entry1d(WG)}
-  if (gid >= arrayLength(&out)) { return; }
   let c = gid % C(); let s = gid / C();
-  let ix = i32(s % u32(IW())); let s2 = s / u32(IW());
+  let b = s % COLBLOCKS(); let s2 = s / COLBLOCKS();
   let iy = i32(s2 % u32(IH())); let n = s2 / u32(IH());
-  var acc = 0.0;
+  let ix0 = i32(b % ${g.strideW}u) + SW * ${TX}i * i32(b / ${g.strideW}u);
+  if (n >= NB() || ix0 >= IW()) { return; }
+  ${range(TX).map((t) => `var a${t} = 0.0;`).join(' ')}
   for (var ky = (iy + PT()) % SH; ky < KH; ky += SH) {
     let ty = iy + PT() - ky * DH;
     if (ty < 0) { break; }
     let oy = ty / SH;
     if (oy >= OH()) { continue; }
-    for (var kx = (ix + PL()) % SW; kx < KW; kx += SW) {
-      let tx = ix + PL() - kx * DW;
-      if (tx < 0) { break; }
-      let ox = tx / SW;
-      if (ox >= OW()) { continue; }
-      let dyBase = ((n * u32(OH()) + u32(oy)) * u32(OW()) + u32(ox)) * CM() + c * M();
-      let wBase = u32(ky * KW + kx) * CM() + c * M();
-      for (var m = 0u; m < M(); m++) { acc += in0[dyBase + m] * in1[wBase + m]; }
+    let row = (n * u32(OH()) + u32(oy)) * u32(OW());
+    for (var kx = (ix0 + PL()) % SW; kx < KW; kx += SW) {
+      // a whole multiple of SW, so the division is exact for negative values too
+      let ox0 = (ix0 + PL() - kx * DW) / SW;
+      for (var m = 0u; m < M(); m++) {
+        let ch = c * M() + m;
+        let w = in1[u32(ky * KW + kx) * CM() + ch];
+        ${range(TX).map((t) => `a${t} += ld(row, ox0 + ${t}i, ch) * w;`).join('\n        ')}
+      }
     }
   }
-  out[gid] = acc;
+  let xRow = (n * u32(IH()) + u32(iy)) * u32(IW());
+  ${range(TX).map((t) => `if (ix0 + ${t}i * SW < IW()) { out[(xRow + u32(ix0 + ${t}i * SW)) * C() + c] = a${t}; }`).join('\n  ')}
 }`;
 }
 
@@ -223,15 +235,16 @@ registerKernel('depthwiseConv2dBackpropInput', 'webgpu', ({ dy, filter }, a, bac
   const { out, buf, size, bytes } = newOutput(backend, [...inputShape]);
   if (size === 0) return out;
   const tiled = g.strideH === 1 && g.strideW === 1;
-  const colBlocks = tiled ? Math.ceil(g.inW / TX) : 0;
+  // column blocks: TX neighbouring columns (stride 1), or TX columns a stride apart in each of the SW residue classes
+  const colBlocks = tiled ? Math.ceil(g.inW / TX) : g.strideW * Math.ceil(Math.ceil(g.inW / g.strideW) / TX);
   (backend as WebGPUBackend).dispatch({
-    key: key(tiled ? 'depthwiseConv2dBackpropInput-tiled' : 'depthwiseConv2dBackpropInput-direct', g),
-    source: () => `${bindings(2, UNIFORMS)}\n${tiled ? backpropInputTiledSource(g) : backpropInputDirectSource(g)}`,
+    key: key(tiled ? 'depthwiseConv2dBackpropInput-tiled' : 'depthwiseConv2dBackpropInput-strided', g),
+    source: () => `${bindings(2, UNIFORMS)}\n${tiled ? backpropInputTiledSource(g) : backpropInputStridedSource(g)}`,
     inputs: [bufferOf(dy), bufferOf(filter)],
     output: buf,
     outputBytes: bytes,
     uniforms: params(g, colBlocks),
-    workgroups: Math.ceil((tiled ? g.batch * g.inH * colBlocks * g.inC : size) / WG),
+    workgroups: Math.ceil((g.batch * g.inH * colBlocks * g.inC) / WG),
   });
   return out;
 });
