@@ -24,8 +24,6 @@ export async function readKerasArchive(bytes: Uint8Array, fileName: string, unti
   }
   const config = files['config.json'];
   if (!config) throw new KerasFileError('a zip file without config.json: not a Keras 3 .keras archive', fileName);
-  const weightsBytes = files['model.weights.h5'];
-  if (!weightsBytes) throw new KerasFileError('the .keras archive has no model.weights.h5 member (its weights are missing)', fileName);
   let kerasVersion: string | undefined;
   if (files['metadata.json']) {
     try {
@@ -41,6 +39,8 @@ export async function readKerasArchive(bytes: Uint8Array, fileName: string, unti
   } catch (err) {
     throw new KerasFileError(`the .keras archive's config.json is not valid JSON (${(err as Error).message})`, fileName);
   }
+  const weightsBytes = files['model.weights.h5'];
+  if (!weightsBytes) throw new KerasFileError('the .keras archive has no model.weights.h5 member (its weights are missing)', fileName);
   const spec = parseModelConfig(configJson, { fileName, kerasVersion: kerasVersion ?? '3', until });
   const member = `${fileName} (model.weights.h5)`;
   const file = await readKerasFile(weightsBytes, { fileName: member });
