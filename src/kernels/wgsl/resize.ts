@@ -10,7 +10,9 @@ import { bindings, bufferOf, entry1d, newOutput, packParams, WG } from './progra
  *
  * The source positions are TensorFlow's float32 expressions (src/engine/resize_geometry.ts
  * computes the same ones for the reference backend); WGSL's f32 + and * are correctly
- * rounded, so both backends pick the same pixels.
+ * rounded, so both backends pick the same pixels. (A compiler that fuses the bilinear
+ * (o + 0.5) * scale - 0.5 into an fma can move a weight by an ulp, no more: the interpolation
+ * is continuous where the pixel pair changes. The nearest index is a single product.)
  *
  * The backward kernels gather: one thread per input element visits a range of output rows
  * and columns that contains every output that samples it (derived from src ~ scale * o + b,
