@@ -200,9 +200,10 @@ export async function main(argv: string[]): Promise<number> {
     if (parsed.positionals.length !== cmd.positionals.length) {
       throw new UsageError(`expected ${cmd.positionals.join(' ') || 'no arguments'}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'nothing'}\nusage: ${cmd.usage}`);
     }
-    const adapter = cmd.needsDevice === false ? undefined : await useBackend(flags.backend as string);
+    // a command that computes nothing (summary) starts no GPU device
+    const adapter = cmd.needsDevice === false ? 'none' : await useBackend(flags.backend as string);
     const result = await cmd.run(parsed.positionals, flags);
-    if (json) process.stdout.write(`${JSON.stringify(adapter === undefined ? result.json : { ...result.json, backend: adapter }, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ ...result.json, backend: adapter }, null, 2)}\n`);
     else console.log(result.text.join('\n'));
     return 0;
   } catch (e) {

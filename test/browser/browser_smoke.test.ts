@@ -275,9 +275,9 @@ describe('browser smoke test (issue 3): the WGSL kernels in headless Chromium ma
       page.on('pageerror', (e) => pageErrors.push(`uncaught in page: ${e.message}`));
       page.on('crash', () => pageErrors.push('the page crashed'));
       page.on('requestfailed', (r) => pageErrors.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-      const response = await page.goto(served.url, { waitUntil: 'load', timeout: 15_000 });
+      const response = await page.goto(served.url, { waitUntil: 'load', timeout: 300_000 });
       if (response?.status() !== 200) throw new Error(`GET ${served.url} answered ${response?.status()}`);
-      await page.waitForFunction(() => window.batteryReady === true, undefined, { timeout: 15_000 }).catch((e: Error) => {
+      await page.waitForFunction(() => window.batteryReady === true, undefined, { timeout: 600_000 }).catch((e: Error) => {
         throw new Error(`the page bundle did not load (window.batteryReady never set): ${e.message}\n${pageErrors.join('\n')}`);
       });
       const adapter = await probeWebGPU(page);

@@ -14,7 +14,7 @@ const CAT = join(ROOT, 'assets/chelsea_cat.png');
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20, timeout: 300_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20, timeout: 1_800_000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -32,8 +32,8 @@ describe('convscope CLI', () => {
       'InputLayer', 'Conv2D', 'MaxPooling2D', 'Conv2D', 'MaxPooling2D', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dropout', 'Dense', 'Dense',
     ]);
     expect(j.summary).toContain('Total params: 187,649');
-    // summary computes nothing: it starts no GPU device, so it names no backend
-    expect(j.backend).toBeUndefined();
+    // summary computes nothing: it starts no GPU device
+    expect(j.backend).toBe('none');
   });
 
   it('predict, activations and gradcam --json on the real trained convnet', async () => {

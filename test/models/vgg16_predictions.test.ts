@@ -362,7 +362,7 @@ const t0 = performance.now();
 beforeAll(async () => {
   tf = await tfjs();
   await webgpu();
-}, 120_000);
+});
 
 afterAll(() => {
   measured.push(`file total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -387,7 +387,7 @@ describe('VGG16 without top: full-size generated notop file, --arch vgg16-notop,
     ref = await tfVgg16(tf, x, S, w, false, NOTOP_TAPS);
     measured.push(`tfjs cpu, no top, ${S}x${S}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
     for (const kb of w.values()) tf.dispose(kb);
-  }, 120_000);
+  });
 
   it('the file has the Keras ImageNet no-top layout and the writer\'s values (read with h5wasm, independently of src/)', () => {
     expect(fs.statSync(file).size).toBe(58_878_208);
@@ -417,7 +417,7 @@ describe('VGG16 without top: full-size generated notop file, --arch vgg16-notop,
     } finally {
       model.dispose();
     }
-  }, 120_000);
+  });
 
   it('the same comparison catches a spatially transposed kernel and two swapped layers', async () => {
     const loaded = await readModelFile(file, { arch: 'vgg16-notop', inputShape: [S, S, 3] });
@@ -455,7 +455,7 @@ describe('VGG16 without top: full-size generated notop file, --arch vgg16-notop,
         model.dispose();
       }
     }
-  }, 120_000);
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -501,7 +501,7 @@ describe('VGG16 with top: full-size generated 553 MB file, --arch vgg16, 224x224
       for (const kb of w.values()) tf.dispose(kb);
       await tf.setBackend('cpu');
     }
-  }, 180_000);
+  });
 
   it('the file has the Keras ImageNet with-top layout, exactly what the built-in vgg16 expects', () => {
     expect(fs.statSync(file).size).toBe(553_462_940);
@@ -582,7 +582,7 @@ describe('VGG16 with top: full-size generated 553 MB file, --arch vgg16, 224x224
     expect(bad.logits).toBeGreaterThan(100 * tolFor('predictions:pre'));
     expect(bad.prob).toBeGreaterThan(100 * PROB_ABS_TOL);
     expect(bad.top5Logits[0]).not.toEqual(bad.top5Logits[1]);
-  }, 180_000);
+  });
 
   it('VGG16-sized Grad-CAM completes on the software driver: 224x224 forward and the gradient to block5_conv3', async () => {
     const model = await loadModel(file, { arch: 'vgg16' });
@@ -604,5 +604,5 @@ describe('VGG16 with top: full-size generated 553 MB file, --arch vgg16, 224x224
       input.dispose();
       model.dispose();
     }
-  }, 180_000);
+  });
 });
