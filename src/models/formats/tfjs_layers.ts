@@ -9,6 +9,7 @@ import { parseModelConfig } from '../keras/config.ts';
 import { KerasFileError } from '../keras/errors.ts';
 import { matchWeightsToSpec, type LoadedKerasModel } from '../keras/load.ts';
 import type { KerasFile, ModelSpec, WeightArray } from '../keras/spec.ts';
+import { halfToFloat } from '../keras/float16.ts';
 
 /** Reads a shard named in the manifest (relative to model.json); undefined when it does not exist. */
 export type ShardReader = (path: string) => Promise<Uint8Array | undefined>;
@@ -26,15 +27,6 @@ interface ManifestGroup {
 }
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 };
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 function decode(w: ManifestWeight, bytes: Uint8Array, fileName: string): Float32Array {
   const n = w.shape.reduce((a, b) => a * b, 1);

@@ -20,6 +20,7 @@
  */
 import type { Dataset, File as H5File, Group } from 'h5wasm';
 import { KerasFileError } from './spec.ts';
+import { halfToFloat } from './float16.ts';
 
 /** The h5wasm module namespace (both builds share this API). */
 export type H5Lib = typeof import('h5wasm').default;
@@ -526,15 +527,6 @@ export function readStringListAttr(obj: H5Object, name: string): string[] | unde
     out.push(...toStringList(obj.attrs[`${name}${i}`].value, `${name}${i}`));
   }
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
 /** Float32 datasets bigger than this are read in row blocks (the wasm heap never shrinks). */
