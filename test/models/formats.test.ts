@@ -203,3 +203,21 @@ describe('labels and grayscale', () => {
     expect(Array.from(toGrayU8(img).data)).toEqual([76, 150, 29, 134]);
   });
 });
+
+describe('broken weights are refused when the model is loaded', () => {
+  it('NaN and Infinity in a kernel or bias name the layer, the weight and the index', async () => {
+    const cfg = { class_name: 'Sequential', config: [{ class_name: 'Conv2D', config: { name: 'conv2d_1', batch_input_shape: [null, 5, 5, 2], filters: 3, kernel_size: [3, 3] } }] };
+    const write = async (name: string, kernel: Float32Array, bias: Float32Array) => {
+      const p = path.join(tmp, name);
+      await writeKerasH5(p, { kind: 'model', kerasVersion: '2.1.6', backend: 'tensorflow', modelConfig: cfg, layers: [{ name: 'conv2d_1', weights: [{ name: 'conv2d_1/kernel:0', shape: [3, 3, 2, 3], values: kernel }, { name: 'conv2d_1/bias:0', shape: [3], values: bias }] }] });
+      return p;
+    };
+    const k = new Float32Array(54).fill(0.1);
+    k[7] = NaN;
+    k[9] = NaN;
+    expect((await failure(readModelFile(await write('nan.h5', k, new Float32Array(3))))).message).toMatch(
+      /nan\.h5: layer 'conv2d_1' \(Conv2D\): weight 'kernel' \('conv2d_1\/kernel:0'\) holds NaN at index 7 \(2 non-finite values in all\): the file's weights are broken/,
+    );
+    expect((await failure(readModelFile(await write('inf.h5', new Float32Array(54), Float32Array.of(0, -Infinity, 0))))).message).toMatch(/weight 'bias' .* holds -Infinity at index 1: /);
+  });
+});

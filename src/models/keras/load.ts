@@ -127,6 +127,29 @@ function vectorLike(a: readonly number[], b: readonly number[]): boolean {
   return size(a) === size(b) && nonOnes(a) <= 1 && nonOnes(b) <= 1;
 }
 
+/**
+ * Refuses NaN and infinite weights when the model is loaded: a ReLU or max turns NaN
+ * into a number, so broken weights would otherwise give a finite, wrong answer.
+ */
+function checkFinite(values: Float32Array, what: string, fileName?: string): void {
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (count > 0) {
+    const v = values[first];
+    throw new KerasFileError(
+      `${what} holds ${Number.isNaN(v) ? 'NaN' : v > 0 ? '+Infinity' : '-Infinity'} at index ${first}` +
+        `${count > 1 ? ` (${count} non-finite values in all)` : ''}: the file's weights are broken`,
+      fileName,
+    );
+  }
+}
+
 function describe(expected: ExpectedWeight[]): string {
   return expected.length === 0 ? 'none' : expected.map((e) => `${e.role} ${fmt(e.shape)}`).join(', ');
 }
@@ -173,6 +196,7 @@ function canonicalise(info: LayerInfo, fileLayer: string, raw: WeightArray[], sr
         );
       }
     }
+    checkFinite(values, `${where}: weight '${e.role}' ('${w.name}')`, src.fileName);
     return { name: w.name, shape, values, role: e.role };
   });
 }
