@@ -104,20 +104,42 @@ export async function loadInput(model: Model, path: string, mode: PreprocessMode
   return { name: basename(path), original, tensor, size };
 }
 
-/** Parses '0-63', '3', '0,5,9-11' into a sorted list of distinct integers. */
-export function parseRange(spec: string, what: string): number[] {
-  const out = new Set<number>();
+/** The most filters one run may ask for (a layer of VGG16 has 512; 4096 covers any real layer). */
+export const MAX_FILTERS = 4096;
+
+/**
+ * Parses '0-63', '3', '0,5,9-11' into a sorted list of distinct integers, checking the
+ * count before expanding anything (a range of a billion is refused, not allocated).
+ */
+export function parseRange(spec: string, what: string, max = MAX_FILTERS): number[] {
+  const parts: [number, number][] = [];
+  let count = 0;
   for (const part of spec.split(',')) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    const m = /^\s*(\d{1,12})\s*(?:-\s*(\d{1,12})\s*)?$/.exec(part);
     if (!m) throw new UsageError(`${what}: cannot read '${part}' (use forms like 0-63 or 1,4,9-11)`);
     const a = Number(m[1]);
     const b = m[2] === undefined ? a : Number(m[2]);
     if (b < a) throw new UsageError(`${what}: range '${part}' goes backwards`);
-    for (let i = a; i <= b; i++) out.add(i);
+    count += b - a + 1;
+    if (count > max) throw new UsageError(`${what}: '${spec}' asks for more than ${max} filters`);
+    parts.push([a, b]);
   }
+  const out = new Set<number>();
+  for (const [a, b] of parts) for (let i = a; i <= b; i++) out.add(i);
   return [...out].sort((x, y) => x - y);
 }
 
-export function parseList(spec: string | undefined): string[] | undefined {
-  return spec === undefined ? undefined : spec.split(',').map((s) => s.trim()).filter(Boolean);
+/** A comma-separated list; an empty one is a mistake, not "the defaults". */
+export function parseList(spec: string | undefined, what = '--layers'): string[] | undefined {
+  if (spec === undefined) return undefined;
+  const list = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw new UsageError(`${what} is empty: give one or more names separated by commas, or leave it out for the defaults`);
+  return list;
+}
+
+/** A whole number in [lo, hi], for flags such as --steps and --batch. */
+export function wholeNumber(v: number | undefined, flag: string, lo: number, hi: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!(Number.isInteger(v) && v >= lo && v <= hi)) throw new UsageError(`${flag} must be a whole number from ${lo} to ${hi}; got ${v}`);
+  return v;
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { UsageError, useBackend } from './context.ts';
+import { OutputError } from './output_dir.ts';
 import type { CommandResult, CommonFlags } from './commands/common.ts';
 
 /**
@@ -211,6 +212,6 @@ export async function main(argv: string[]): Promise<number> {
     if (json) process.stdout.write(`${JSON.stringify({ command: name, error: msg })}\n`);
     console.error(`convscope ${name}: ${msg}`);
     if (process.env.CONVSCOPE_DEBUG) console.error((e as Error).stack);
-    return e instanceof UsageError ? 2 : 1;
+    return e instanceof UsageError || e instanceof OutputError ? 2 : 1;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 /**
@@ -13,6 +13,35 @@ export class OutputDir {
 
   constructor(dir: string) {
     this.dir = resolve(dir);
+  }
+
+  /**
+   * An output folder checked before any work: it must be a folder (or not exist yet,
+   * under a folder that can be written to). A bad --out fails in a second, not after
+   * minutes of computing.
+   */
+  static async prepare(dir: string): Promise<OutputDir> {
+    const o = new OutputDir(dir);
+    const s = await stat(o.dir).catch(() => undefined);
+    if (s && !s.isDirectory()) throw new OutputError(`--out '${dir}' exists and is not a folder`);
+    let parent = s ? o.dir : dirname(o.dir);
+    // the nearest existing ancestor must be a folder we can write to
+    for (;;) {
+      const p = await stat(parent).catch(() => undefined);
+      if (p) {
+        if (!p.isDirectory()) throw new OutputError(`--out '${dir}': '${parent}' is a file, not a folder`);
+        break;
+      }
+      const up = dirname(parent);
+      if (up === parent) break;
+      parent = up;
+    }
+    try {
+      await access(parent, constants.W_OK);
+    } catch {
+      throw new OutputError(`--out '${dir}': cannot write to '${parent}' (permission denied)`);
+    }
+    return o;
   }
 
   private async stage(): Promise<string> {
@@ -33,10 +62,25 @@ export class OutputDir {
     return final;
   }
 
-  /** Moves every staged file into the output folder. */
+  /** Moves every staged file into the output folder: all of them, or none when a name is taken by a folder. */
   async commit(): Promise<void> {
     if (!this.staging) return;
     await mkdir(this.dir, { recursive: true });
+    const check = async (from: string, to: string) => {
+      for (const e of await readdir(from, { withFileTypes: true })) {
+        const target = await stat(join(to, e.name)).catch(() => undefined);
+        if (!target) continue;
+        if (e.isDirectory() && !target.isDirectory()) throw new OutputError(`cannot write into '${join(to, e.name)}': a file of that name is in the way`);
+        if (!e.isDirectory() && target.isDirectory()) throw new OutputError(`cannot write '${join(to, e.name)}': a folder of that name is in the way`);
+        if (e.isDirectory()) await check(join(from, e.name), join(to, e.name));
+      }
+    };
+    try {
+      await check(this.staging, this.dir);
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
     const move = async (from: string, to: string) => {
       for (const e of await readdir(from, { withFileTypes: true })) {
         if (e.isDirectory()) {
@@ -57,6 +101,9 @@ export class OutputDir {
     this.written.length = 0;
   }
 }
+
+/** A problem with the output folder, reported as a usage error (exit 2). */
+export class OutputError extends Error {}
 
 /** A file-system-safe name for a layer ('fire2/squeeze1x1' -> 'fire2_squeeze1x1'). */
 export function safeName(layer: string): string {

@@ -69,7 +69,7 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
   filters.forEach((f, i) => (pick[i * channels + f] = 1));
   const mask = engine.keep(engine.fromValues(pick, [batch, 1, 1, channels]));
   let x = engine.keep(engine.fromValues(initialImages(batch, size, o.init ?? 'noise', o.seed ?? 0, inChannels), [batch, size, size, inChannels]));
-  const lossTensors: Tensor[] = [];
+  const losses: Float32Array[] = [];
   const lossOf = (out: Tensor) => {
     // per image: mean over height and width of its own filter's channel -> [batch]
     const [, h, w] = out.shape;
@@ -82,7 +82,6 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
         const [out] = model.run(input, [layer]);
         return { value: lossOf(out), wrt: [input] };
       });
-      lossTensors.push(value);
       const next = engine.tidy(() => {
         const g = grads[0];
         const rms = ops.sqrt(ops.mean(ops.square(g), [1, 2, 3], true));
@@ -91,12 +90,23 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
       grads[0].dispose();
       x.dispose();
       x = engine.keep(next);
+      // reading the loss back waits for the step's GPU work: nothing piles up, and
+      // progress reports steps that are really done
+      try {
+        losses.push(await value.data());
+      } finally {
+        value.dispose();
+      }
       o.onStep?.(s + 1, steps);
     }
     const [finalOut] = model.run(x, [layer]);
-    lossTensors.push(engine.tidy(() => lossOf(finalOut)));
+    const finalLoss = engine.tidy(() => lossOf(finalOut));
     finalOut.dispose();
-    const losses = await Promise.all(lossTensors.map((t) => t.data()));
+    try {
+      losses.push(await finalLoss.data());
+    } finally {
+      finalLoss.dispose();
+    }
     const all = await x.data();
     const per = size * size * inChannels;
     return filters.map((filter, i) => {
@@ -109,6 +119,5 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
   } finally {
     mask.dispose();
     x.dispose();
-    for (const t of lossTensors) t.dispose();
   }
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -93,6 +93,13 @@ describe('convscope CLI', () => {
       [['predict', MODEL, CAT, '--top', '0'], /--top must be a whole number of at least 1; got 0/, 2],
       [['predict', MODEL, CAT, '--labels', join(out, 'none.txt')], /--labels: cannot read .*none\.txt/, 2],
       [['summary', CAT], /chelsea_cat\.png: not a model file convscope can read; expected a Keras HDF5 file/, 1],
+      // checked before any model is loaded: these answer at once
+      [['filters', SQUEEZENET, '--arch', 'squeezenet-notop', '--steps', '1e9'], /--steps must be a whole number from 0 to 10000; got 1000000000/, 2],
+      [['filters', SQUEEZENET, '--arch', 'squeezenet-notop', '--batch', '0'], /--batch must be a whole number from 1 to 4096; got 0/, 2],
+      [['filters', SQUEEZENET, '--arch', 'squeezenet-notop', '--filters', '0-1000000000'], /--filters: '0-1000000000' asks for more than 4096 filters/, 2],
+      [['activations', MODEL, CAT, '--layers', ''], /--layers is empty/, 2],
+      [['activations', MODEL, CAT, '--layers', 'dense_3', '--out', join(out, 'f')], /--layers: 'dense_3' \(Dense\) has output \(None, 128\); activation pictures need a layer with rows x cols x channels/, 2],
+      [['gradcam', MODEL, CAT, '--out', bad], /--out '.*bad\.png' exists and is not a folder/, 2],
       [['summary', join(out, 'bad.png')], /bad\.png/, 1],
       [['predict', MODEL], /expected MODEL IMAGE/, 2],
       [['frobnicate'], /unknown command 'frobnicate'/, 2],
@@ -104,8 +111,15 @@ describe('convscope CLI', () => {
       expect(r.stderr).toMatch(msg);
       expect(r.stderr.trim().split('\n').length, r.stderr).toBeLessThanOrEqual(3);
     }
-    for (const d of ['a', 'b', 'c', 'd', 'e']) expect(existsSync(join(out, d)), d).toBe(false);
+    for (const d of ['a', 'b', 'c', 'd', 'e', 'f']) expect(existsSync(join(out, d)), d).toBe(false);
     expect(readdirSync(out).filter((n) => n.startsWith('.convscope-staging'))).toEqual([]);
+    // a folder named report.html in --out: the run fails and moves none of its files in
+    const taken = join(out, 'taken');
+    mkdirSync(join(taken, 'report.html'), { recursive: true });
+    const t = await run(['gradcam', MODEL, CAT, '--out', taken]);
+    expect(t.code, t.stderr).toBe(2);
+    expect(t.stderr).toMatch(/cannot write '.*report\.html': a folder of that name is in the way/);
+    expect(readdirSync(taken)).toEqual(['report.html']);
   });
 
   it('real users\' models: a grayscale .hdf5, a nested model by inner path, a TF.js model with WordNet labels, a bare config', async () => {

@@ -4,14 +4,21 @@ import type { PreprocessMode } from '../../viz/preprocess.ts';
 import type { ReportSection } from '../../viz/report.ts';
 import type { Model } from '../../models/model.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { defaultPreprocess, loadInput, openModel, parseList } from '../context.ts';
+import { defaultPreprocess, loadInput, openModel, parseList, UsageError } from '../context.ts';
+import { formatShape } from '../../models/keras/summary_shapes.ts';
 import { OutputDir, safeName } from '../output_dir.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
 import { renderReport } from '../../viz/report.ts';
 
 /** Computes the layers' activations and writes one grid PNG per layer; returns the JSON part and a report section. */
 export async function activationPictures(model: Model, input: Tensor, layers: string[], out: OutputDir, prefix = '') {
-  for (const l of layers) model.layer(l); // unknown names fail before any work
+  for (const l of layers) {
+    // unknown names and layers without a picture fail before any work
+    const shape = model.storedShape(l);
+    if (shape.length !== 4) {
+      throw new UsageError(`--layers: '${l}' (${model.layer(l).className}) has output ${formatShape(shape)}; activation pictures need a layer with rows x cols x channels`);
+    }
+  }
   const acts = await computeActivations(model, input, layers);
   const section: ReportSection = { heading: 'Intermediate activations', text: 'Each channel standardised (x - mean) / std * 64 + 128, 16 per row, viridis.', pictures: [] };
   const json: Record<string, unknown>[] = [];
@@ -35,8 +42,9 @@ export function describeActivations(acts: LayerActivation[]): string[] {
 }
 
 export async function activationsCommand(modelPath: string, imagePath: string, f: CommonFlags & { layers?: string; preprocess?: string }): Promise<CommandResult> {
+  parseList(f.layers);
+  const out = await OutputDir.prepare(f.out);
   const model = await openModel(modelPath, f);
-  const out = new OutputDir(f.out);
   try {
     const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
     const layers = parseList(f.layers) ?? model.convAndPoolLayers();

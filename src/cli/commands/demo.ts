@@ -5,7 +5,7 @@ import { loadInput, loadLabels } from '../context.ts';
 import { OutputDir } from '../output_dir.ts';
 import { activationPictures, describeActivations } from './activations.ts';
 import { modelJson, type CommandResult, type CommonFlags } from './common.ts';
-import { filterPictures } from './filters.ts';
+import { checkFilterFlags, filterPictures } from './filters.ts';
 import { gradCamPictures } from './gradcam.ts';
 import { predictionLines, topPredictions } from './predict.ts';
 import type { ClassNames, Prediction } from '../../viz/predictions.ts';
@@ -35,7 +35,8 @@ export interface DemoFlags {
  * model (Grad-CAM of its top class on the elephant photo), in one report.
  */
 export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandResult> {
-  const out = new OutputDir(f.out);
+  checkFilterFlags({ ...f, init: 'noise' });
+  const out = await OutputDir.prepare(f.out);
   const text: string[] = [];
   const log = (s: string) => {
     text.push(s);

@@ -3,7 +3,7 @@ import { patternGrid } from '../../viz/grid.ts';
 import { encodePng } from '../../viz/image_encode.ts';
 import { renderReport, type ReportSection } from '../../viz/report.ts';
 import type { Model } from '../../models/model.ts';
-import { openModel, parseList, parseRange, UsageError } from '../context.ts';
+import { MAX_FILTERS, openModel, parseList, parseRange, UsageError, wholeNumber } from '../context.ts';
 import { OutputDir, safeName } from '../output_dir.ts';
 import { Progress } from '../progress.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
@@ -17,6 +17,19 @@ export interface FilterFlags {
   init: string;
   /** Filters ascended together in one batch (all of a layer's by default). */
   batch?: number;
+}
+
+/** The most ascent steps one run may take (the book takes 40; more than this is a typo, not a wish). */
+export const MAX_STEPS = 10000;
+
+/** Checks the flags that need no model, before any model is loaded. */
+export function checkFilterFlags(f: FilterFlags): void {
+  if (!['noise', 'gray'].includes(f.init)) throw new UsageError(`--init must be noise or gray; got '${f.init}'`);
+  wholeNumber(f.steps, '--steps', 0, MAX_STEPS);
+  wholeNumber(f.batch, '--batch', 1, MAX_FILTERS);
+  wholeNumber(f.size, '--size', 8, 1024);
+  parseRange(f.filters, '--filters');
+  parseList(f.layers);
 }
 
 /** The default layers: the first conv layer of each block, as the book's figure. */
@@ -37,7 +50,7 @@ export async function filterPictures(model: Model, f: CommonFlags & FilterFlags,
   if ((fixedH !== null && fixedH !== size) || (fixedW !== null && fixedW !== size)) {
     throw new UsageError(`model '${model.name}' takes ${fixedH}x${fixedW} input; --size must be ${fixedH} (got ${size})`);
   }
-  if (!(Number.isInteger(f.steps) && f.steps >= 0)) throw new UsageError(`--steps must be a whole number; got ${f.steps}`);
+  checkFilterFlags(f);
   const layers = parseList(f.layers) ?? defaultFilterLayers(model);
   const filters = parseRange(f.filters, '--filters');
   for (const l of layers) {
@@ -67,8 +80,9 @@ export async function filterPictures(model: Model, f: CommonFlags & FilterFlags,
 }
 
 export async function filtersCommand(modelPath: string, f: CommonFlags & FilterFlags): Promise<CommandResult> {
+  checkFilterFlags(f);
+  const out = await OutputDir.prepare(f.out);
   const model = await openModel(modelPath, f);
-  const out = new OutputDir(f.out);
   try {
     const { json, section } = await filterPictures(model, f, out, f.json);
     const report = await out.write('report.html', renderReport({ title: `Filter patterns of ${model.name}`, subtitle: `backend ${f.backend}`, summary: model.summary(), sections: [section] }));

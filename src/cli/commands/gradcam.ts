@@ -69,8 +69,8 @@ export async function gradCamPictures(model: Model, input: ModelInput, flags: Gr
 
 export async function gradcamCommand(modelPath: string, imagePath: string, f: CommonFlags & GradCamFlags & { preprocess?: string; top: number; labels?: string }): Promise<CommandResult> {
   if (!(Number.isInteger(f.top) && f.top >= 1)) throw new UsageError(`--top must be a whole number of at least 1; got ${f.top}`);
+  const out = await OutputDir.prepare(f.out);
   const model = await openModel(modelPath, f);
-  const out = new OutputDir(f.out);
   try {
     const names = await loadLabels(model, f.labels);
     f = { ...f, names };
