@@ -2,6 +2,11 @@
  * A progress bar on stderr with step counts and time left; silent when stderr is
  * not a terminal (CI logs, pipes) or when --json asks for a clean stdout.
  */
+/** Whether stderr is a terminal (bin/convscope.mjs runs the command with stderr piped through a filter and says so). */
+export function stderrIsTerminal(): boolean {
+  return process.stderr.isTTY === true || process.env.CONVSCOPE_STDERR_TTY === '1';
+}
+
 export class Progress {
   private start = Date.now();
   private done = 0;
@@ -9,7 +14,7 @@ export class Progress {
   constructor(
     private label: string,
     private total: number,
-    private enabled = process.stderr.isTTY === true,
+    private enabled = stderrIsTerminal(),
   ) {}
 
   tick(n = 1): void {

@@ -38,7 +38,10 @@ describe('convscope CLI', () => {
 
   it('predict, activations and gradcam --json on the real trained convnet', async () => {
     const out = tmp();
-    const p = JSON.parse((await run(['predict', MODEL, CAT, '--json'])).stdout);
+    const pr = await run(['predict', MODEL, CAT, '--json']);
+    // Dawn's two start-up notices are filtered out of stderr by bin/convscope.mjs
+    expect(pr.stderr).toBe('');
+    const p = JSON.parse(pr.stdout);
     expect(p.predictions).toHaveLength(2);
     const probs = p.predictions.map((x: { probability: number }) => x.probability);
     expect(probs[0] + probs[1]).toBeCloseTo(1, 6);

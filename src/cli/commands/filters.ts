@@ -5,7 +5,7 @@ import { renderReport, type ReportSection } from '../../viz/report.ts';
 import type { Model } from '../../models/model.ts';
 import { MAX_FILTERS, openModel, parseList, parseRange, UsageError, wholeNumber } from '../context.ts';
 import { OutputDir, safeName } from '../output_dir.ts';
-import { Progress } from '../progress.ts';
+import { Progress, stderrIsTerminal } from '../progress.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
 
 export interface FilterFlags {
@@ -61,7 +61,7 @@ export async function filterPictures(model: Model, f: CommonFlags & FilterFlags,
     if (bad.length) throw new UsageError(`--filters: layer '${l}' has filters 0..${c - 1}; ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''} out of range`);
   }
   const batch = f.batch ?? filters.length;
-  const progress = new Progress('filter patterns', layers.length * f.steps * Math.ceil(filters.length / batch), !quiet && process.stderr.isTTY === true);
+  const progress = new Progress('filter patterns', layers.length * f.steps * Math.ceil(filters.length / batch), !quiet && stderrIsTerminal());
   const section: ReportSection = { heading: 'Filter patterns', text: `Gradient ascent in input space: ${f.steps} steps of size 1 on the RMS-normalised gradient, ${size}x${size}, start ${f.init}, seed ${f.seed}; grid index i + 8j at row i, column j.`, pictures: [] };
   const json: Record<string, unknown>[] = [];
   for (const layer of layers) {
