@@ -31,6 +31,7 @@
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
 import type { ImageU8 } from './image.ts';
+import { checkJpegStructure, checkPngStructure } from './image_headers.ts';
 
 /** Formats this module recognises from their first bytes. */
 export type ImageFormat = 'png' | 'jpeg';
@@ -112,6 +113,11 @@ export function decodePng(bytes: Uint8Array, name?: string): ImageU8 {
   if (detectImageFormat(bytes) !== 'png' || header === null) {
     throw new Error(`Cannot decode ${label(name)} as PNG: missing PNG signature or IHDR header`);
   }
+  try {
+    checkPngStructure(bytes);
+  } catch (err) {
+    throw new Error(`Cannot decode ${label(name)} as PNG: ${(err as Error).message}`);
+  }
   const sixteen = header.bitDepth === 16;
   const input = toNodeBuffer(bytes, name);
   let parsed: { width: number; height: number; data: Uint8Array | Uint16Array; colorType: number };
@@ -124,6 +130,10 @@ export function decodePng(bytes: Uint8Array, name?: string): ImageU8 {
     let msg = err instanceof Error ? err.message : String(err);
     // pngjs' wording when the data ends before the image does.
     if (/read requests/.test(msg)) msg = 'unexpected end of data (truncated file?)';
+    // the chunks are sound (checked above), so this is the compressed pixel data
+    else if (/unrecognised content at end of stream|invalid|incorrect|unexpected end|too far back|unknown compression/i.test(msg) || err instanceof TypeError || err instanceof RangeError) {
+      msg = `its compressed pixel data (IDAT) is damaged (${msg})`;
+    }
     throw new Error(`Cannot decode ${label(name)} as PNG: ${msg}`);
   }
   const { width, height, data } = parsed;
@@ -236,6 +246,11 @@ export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
   if (detectImageFormat(bytes) !== 'jpeg') {
     throw new Error(`Cannot decode ${label(name)} as JPEG: missing JPEG start-of-image marker`);
   }
+  try {
+    checkJpegStructure(bytes);
+  } catch (err) {
+    throw new Error(`Cannot decode ${label(name)} as JPEG: ${(err as Error).message}`);
+  }
   const info = scanJpegHeaders(bytes);
   // Raw samples are YCbCr for 3 components unless an Adobe segment says
   // transform 0 (then they are RGB already). With a non-zero Adobe transform
@@ -253,7 +268,9 @@ export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
       ...(rawYcc || rawRgb ? { colorTransform: false } : {}),
     });
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
+    let msg = err instanceof Error ? err.message : String(err);
+    // the headers are sound (checked above): a decoder crash means damaged scan data
+    if (err instanceof TypeError || err instanceof RangeError) msg = `its compressed image data is damaged (${msg})`;
     throw new Error(`Cannot decode ${label(name)} as JPEG: ${msg}`);
   }
   const { width, height, data } = decoded;
