@@ -76,7 +76,7 @@ describe('damaged PNGs', () => {
     const b = png();
     b[200] ^= 0x40;
     expect(msg(b)).toMatch(/as PNG: chunk '[A-Za-z]{4}' at byte \d+ fails its CRC check \(the file is damaged\)/);
-    expect(msg(png().subarray(0, 5000))).toMatch(/as PNG: chunk 'IDAT' at byte \d+ runs past the end of the file \(truncated file\?\)/);
+    expect(msg(png().subarray(0, 5000))).toMatch(/as PNG: chunk '[A-Za-z]{4}' at byte \d+ runs past the end of the file \(truncated file\?\)/);
     const noEnd = png();
     expect(msg(noEnd.subarray(0, noEnd.length - 12))).toMatch(/the file ends before its IEND chunk/);
   });
