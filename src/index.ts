@@ -5,6 +5,7 @@ export type { Backend } from './engine/backend.ts';
 export * from './engine/ops/index.ts';
 export { gradientsOf, valueAndGrads, valueAndGrad, grad, grads, lossAndGradsFunction } from './autodiff/api.ts';
 export { Tape } from './autodiff/tape.ts';
+export { withGradientOverride, guidedRelu, guidedFusedConv2d, GUIDED_BACKPROP } from './autodiff/override.ts';
 export { checkGradients } from './autodiff/gradcheck.ts';
 import './kernels/reference/index.ts';
 import './kernels/wgsl/index.ts';

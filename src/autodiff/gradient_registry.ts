@@ -37,8 +37,41 @@ export function defineNonDifferentiable(...ops: string[]): void {
   for (const op of ops) nonDifferentiable.add(op);
 }
 
+/**
+ * Rules in force instead of the registered ones, innermost last: pushed and removed by
+ * `withGradientOverride` (src/autodiff/override.ts). The tape asks `gradientRule` when it
+ * records an op, so an override applies to the ops recorded while it is in force.
+ */
+const overrides: ReadonlyMap<string, GradientRule>[] = [];
+
 export function gradientRule(op: string): GradientRule | undefined {
+  for (let i = overrides.length - 1; i >= 0; i--) {
+    const r = overrides[i].get(op);
+    if (r) return r;
+  }
   return rules.get(op);
+}
+
+/** The registered (default) rule of an op, ignoring any override in force. */
+export function defaultGradientRule(op: string): GradientRule | undefined {
+  return rules.get(op);
+}
+
+/** Puts a set of rules in force over the registered ones; returns the function that removes exactly this set. */
+export function pushGradientOverrides(set: ReadonlyMap<string, GradientRule>): () => void {
+  overrides.push(set);
+  let removed = false;
+  return () => {
+    if (removed) return;
+    removed = true;
+    const i = overrides.lastIndexOf(set);
+    if (i >= 0) overrides.splice(i, 1);
+  };
+}
+
+/** The op names whose rule is overridden right now (empty outside every withGradientOverride). */
+export function overriddenOps(): string[] {
+  return [...new Set(overrides.flatMap((m) => [...m.keys()]))].sort();
 }
 
 export function isNonDifferentiable(op: string): boolean {
