@@ -191,6 +191,34 @@ export class Model {
     return wants ? ops.transpose(x, [0, 2, 3, 1]) : ops.transpose(x, [0, 3, 1, 2]);
   }
 
+  /**
+   * Where a computation first goes non-finite: runs the graph layer by layer on `input`
+   * and returns the first layer whose output holds NaN or an infinity (with what it
+   * holds), or undefined. Slow (reads every layer back): call it only once a result is
+   * known to be broken, so the user hears where, not just that.
+   */
+  async firstNonFiniteLayer(input: Tensor): Promise<{ layer: string; className: string; value: string } | undefined> {
+    for (const layer of this.spec.layers) {
+      const [t] = this.run(input, [layer.name]);
+      try {
+        const v = await t.data();
+        const bad = v.find((x) => !Number.isFinite(x));
+        if (bad !== undefined) return { layer: layer.name, className: layer.className, value: Number.isNaN(bad) ? 'NaN' : bad > 0 ? '+Infinity' : '-Infinity' };
+      } finally {
+        if (t !== input) t.dispose(); // an input layer hands back the caller's own tensor
+      }
+    }
+    return undefined;
+  }
+
+  /** Throws, naming the first layer that went non-finite, when `values` (a result on `input`) holds NaN or an infinity. */
+  async assertFinite(values: Float32Array, input: Tensor, what: string): Promise<void> {
+    if (values.every(Number.isFinite)) return;
+    const at = await this.firstNonFiniteLayer(input);
+    const where = at ? `; it first appears at layer '${at.layer}' (${at.className}), which outputs ${at.value}` : '';
+    throw new Error(`model '${this.name}': the ${what} holds non-finite values${where} (overflowing weights or input?)`);
+  }
+
   /** The model's (first) output, or the named one. */
   predict(input: Tensor, output?: string): Tensor {
     return this.run(input, [output ?? this.spec.outputs[0]])[0];

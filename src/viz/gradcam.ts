@@ -86,6 +86,7 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
     const [raw, cw, sv] = await Promise.all([map.data(), weights.data(), value.data()]);
     map.dispose();
     weights.dispose();
+    await model.assertFinite(Float32Array.of(...raw, ...cw, ...sv), input, 'Grad-CAM map');
     let max = 0;
     for (const v of raw) max = Math.max(max, v);
     const data = new Float32Array(raw.length);

@@ -131,7 +131,8 @@ export function decodePng(bytes: Uint8Array, name?: string): ImageU8 {
     // pngjs' wording when the data ends before the image does.
     if (/read requests/.test(msg)) msg = 'unexpected end of data (truncated file?)';
     // the chunks are sound (checked above), so this is the compressed pixel data
-    else if (/unrecognised content at end of stream|invalid|incorrect|unexpected end|too far back|unknown compression/i.test(msg) || err instanceof TypeError || err instanceof RangeError) {
+    else if (err instanceof TypeError || err instanceof RangeError) msg = 'its compressed pixel data (IDAT) is damaged';
+    else if (/unrecognised content at end of stream|invalid|incorrect|unexpected end|too far back|unknown compression/i.test(msg)) {
       msg = `its compressed pixel data (IDAT) is damaged (${msg})`;
     }
     throw new Error(`Cannot decode ${label(name)} as PNG: ${msg}`);
@@ -270,7 +271,7 @@ export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
   } catch (err) {
     let msg = err instanceof Error ? err.message : String(err);
     // the headers are sound (checked above): a decoder crash means damaged scan data
-    if (err instanceof TypeError || err instanceof RangeError) msg = `its compressed image data is damaged (${msg})`;
+    if (err instanceof TypeError || err instanceof RangeError) msg = 'its compressed image data is damaged';
     throw new Error(`Cannot decode ${label(name)} as JPEG: ${msg}`);
   }
   const { width, height, data } = decoded;

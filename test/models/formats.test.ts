@@ -221,3 +221,33 @@ describe('broken weights are refused when the model is loaded', () => {
     expect((await failure(readModelFile(await write('inf.h5', new Float32Array(54), Float32Array.of(0, -Infinity, 0))))).message).toMatch(/weight 'bias' .* holds -Infinity at index 1: /);
   });
 });
+
+describe('a result that goes non-finite names the layer it starts at', () => {
+  it('weights that overflow float32 in the first convolution', async () => {
+    const { loadModel } = await import('../../src/models/load_model.ts');
+    const cs = await import('../../src/index.ts');
+    await cs.setBackend('cpu');
+    const cfg = { class_name: 'Sequential', config: [
+      { class_name: 'Conv2D', config: { name: 'c1', batch_input_shape: [null, 4, 4, 1], filters: 2, kernel_size: [3, 3], activation: 'relu' } },
+      { class_name: 'Conv2D', config: { name: 'c2', filters: 1, kernel_size: [2, 2] } },
+      { class_name: 'Flatten', config: { name: 'f' } },
+      { class_name: 'Activation', config: { name: 'a', activation: 'sigmoid' } },
+    ] };
+    const p = path.join(tmp, 'overflow.h5');
+    await writeKerasH5(p, { kind: 'model', kerasVersion: '2.1.6', backend: 'tensorflow', modelConfig: cfg, layers: [
+      { name: 'c1', weights: [{ name: 'c1/kernel:0', shape: [3, 3, 1, 2], values: new Float32Array(18).fill(3e38) }, { name: 'c1/bias:0', shape: [2], values: new Float32Array(2) }] },
+      // +inf in c1 times a mixed-sign kernel gives inf - inf = NaN in c2; the sigmoid would hide the cause
+      { name: 'c2', weights: [{ name: 'c2/kernel:0', shape: [2, 2, 2, 1], values: Float32Array.of(1, -1, 1, -1, 1, -1, 1, -1) }, { name: 'c2/bias:0', shape: [1], values: new Float32Array(1) }] },
+      { name: 'f', weights: [] },
+      { name: 'a', weights: [] },
+    ] });
+    const model = await loadModel(p);
+    const x = cs.fill([1, 4, 4, 1], 1);
+    const out = model.predict(x);
+    const e = await failure(model.assertFinite(await out.data(), x, 'prediction'));
+    expect(e.message).toMatch(/the prediction holds non-finite values; it first appears at layer 'c1' \(Conv2D\), which outputs \+Infinity/);
+    out.dispose();
+    x.dispose();
+    model.dispose();
+  });
+});

@@ -9,6 +9,8 @@ export async function topPredictions(model: Model, input: import('../../engine/t
   const out = model.predict(input);
   try {
     if (out.rank !== 2) throw new UsageError(`model '${model.name}' does not end in a classifier (its output has shape [${out.shape.join(',')}]); predict needs one`);
+    // a finite answer is a true answer: NaN or an overflow is reported with the layer it starts at
+    await model.assertFinite(await out.data(), input, 'prediction');
     // a model that ends in logits is shown with their softmax as probabilities
     return (await decodePredictions(out, k, names, { logits: !model.outputIsProbability() }))[0];
   } finally {

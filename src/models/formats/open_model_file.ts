@@ -14,6 +14,7 @@
 import { parseModelConfig } from '../keras/config.ts';
 import { KerasFileError } from '../keras/errors.ts';
 import { loadKerasModel, type LoadedKerasModel } from '../keras/load.ts';
+import { inferShapes } from '../keras/summary_shapes.ts';
 import type { ModelSpec } from '../keras/spec.ts';
 import { readKerasArchive } from './keras_archive.ts';
 import { FORMAT_LIST, sniffModelFormat } from './sniff.ts';
@@ -122,7 +123,9 @@ export async function openModelFile(source: ModelSource, opts: OpenModelOptions 
     }
     const tfjs = typeof json.modelTopology === 'object' && json.modelTopology !== null;
     if (opts.configOnly && !(tfjs && Array.isArray(json.weightsManifest))) {
-      return { spec: parseModelConfig(json, { fileName, until: opts.until }), format: tfjs ? 'TensorFlow.js model.json (config only)' : 'Keras JSON config' };
+      const spec = parseModelConfig(json, { fileName, until: opts.until });
+      inferShapes(spec, { fileName }); // a shape error names the file now, not later
+      return { spec, format: tfjs ? 'TensorFlow.js model.json (config only)' : 'Keras JSON config' };
     }
     if (tfjs || json.format === 'graph-model') {
       const m = await readTfjsLayersModel(text, shardReader(source), fileName, opts.until);

@@ -245,8 +245,10 @@ function* wholeBlock(bytes: Uint8Array): Iterable<{ offset: number; bytes: Uint8
 }
 
 /** Shorten HDF5's error stack to its innermost message. */
-function hdf5Message(err: unknown): string {
+/** The most specific line of an HDF5 error stack: 'bad heap free list (H5HL__hdr_deserialize)'. */
+export function hdf5Message(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
+  if (/memory allocation failed|Cannot enlarge memory/.test(text)) return 'it declares an object too large to read (a damaged size field?)';
   const lines = [...text.matchAll(/#\d+: .*? in ([A-Za-z0-9_]+)\(\): (.*)/g)];
   if (lines.length > 0) {
     const last = lines[lines.length - 1];
@@ -379,6 +381,19 @@ function runOpen<T>(
 ): T {
   const before = new Set<unknown>((module.FS as unknown as FsStreams).streams ?? []);
   let aborted = false;
+  // Emscripten writes to stderr when a damaged file holds invalid UTF-8 ("warning: Invalid
+  // UTF-8 leading byte ...") and when HDF5 aborts ("Aborted(...)"): the error we raise
+  // for the file (or the garbled name) says it in the user's words.
+  // (Emscripten binds console.error when the module starts, so the filter sits on stderr itself.)
+  const stderr = typeof process !== 'undefined' ? process.stderr : undefined;
+  const write = stderr?.write;
+  if (stderr && write) {
+    stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk);
+      if (text.startsWith('warning: Invalid UTF-8') || text.startsWith('Aborted(') || text.startsWith('Cannot enlarge memory')) return true;
+      return (write as (...a: unknown[]) => boolean).call(stderr, chunk, ...rest);
+    }) as typeof stderr.write;
+  }
   module.activate_throwing_error_handler();
   try {
     let file: H5File;
@@ -387,7 +402,7 @@ function runOpen<T>(
     } catch (err) {
       if (isWasmCrash(err)) {
         aborted = true;
-        throw new KerasFileError(`corrupt HDF5 file (the HDF5 library crashed opening it: ${err.message})`, fileName);
+        throw new KerasFileError('corrupt HDF5 file: the HDF5 library gave up opening it (its internal structures are damaged)', fileName);
       }
       throw new KerasFileError(`the HDF5 library cannot open it: ${hdf5Message(err)}`, fileName);
     }
@@ -400,7 +415,7 @@ function runOpen<T>(
       if (err instanceof KerasFileError) throw err;
       if (isWasmCrash(err)) {
         aborted = true;
-        throw new KerasFileError(`corrupt HDF5 file (the HDF5 library crashed reading it: ${err.message})`, fileName);
+        throw new KerasFileError('corrupt HDF5 file: the HDF5 library gave up reading it (its internal structures are damaged)', fileName);
       }
       if (err instanceof Error && /HDF5|#\d{3}:/.test(err.message)) {
         throw new KerasFileError(`HDF5 read error: ${hdf5Message(err)}`, fileName);
@@ -414,6 +429,7 @@ function runOpen<T>(
       }
     }
   } finally {
+    if (stderr && write) stderr.write = write;
     module.deactivate_throwing_error_handler();
     // After an abort, or when a failed read left the file open inside HDF5,
     // that wasm instance's state is not trusted: the next call gets a fresh one.

@@ -24,6 +24,7 @@ import { parseModelConfig } from './config.ts';
 import {
   getDataset,
   getGroup,
+  hdf5Message,
   readFloat32Dataset,
   readStringAttr,
   readStringListAttr,
@@ -269,7 +270,7 @@ function readLayerWeights(root: H5Group, layerName: string, fileName: string): W
       return { name: wn, ...readFloat32Dataset(ds) };
     } catch (err) {
       if (err instanceof KerasFileError) throw err;
-      throw new KerasFileError(`layer '${layerName}': weight '${wn}': ${(err as Error).message}`, fileName);
+      throw new KerasFileError(`layer '${layerName}': weight '${wn}': ${hdf5Message(err)}`, fileName);
     }
   });
 }
