@@ -108,6 +108,7 @@ export const KERAS_FORMULA_CLASSES: Record<string, string> = {
   GroupedConv2D: 'tfjs-layers Conv2D has no groups: one convolution per channel group, concatenated',
   KerasConv2DTranspose: "tfjs-layers Conv2DTranspose has no output_padding: tf.conv2dTranspose to Keras's deconv_output_length",
   KerasDilatedConv: "tfjs has no gradient for dilated convolutions: the same convolution with the kernel's taps spread by zeros",
+  KerasBatchNormalization: "tfjs's batchNorm gradient fails without gamma (scale: false, InceptionV3): it saves the missing scale tensor for backward; (x - mean) / sqrt(variance + epsilon) * gamma + beta",
   KerasAveragePooling2D: "tfjs's avgPool gradient with 'same' padding divides by the whole window at borders (its forward does not): a sum pool over the zero-padded input divided by the count of real values",
 };
 
@@ -671,7 +672,31 @@ class KerasAveragePooling2D extends FormulaLayer {
   }
 }
 
+class KerasBatchNormalization extends FormulaLayer {
+  static className = 'KerasBatchNormalization';
+  private ws: Record<string, tfl.LayerVariable> = {};
+  override build(inputShape: Any): void {
+    const n = inputShape[inputShape.length - 1] as number;
+    if (this.k.scale !== false) this.ws.gamma = this.weight('gamma', [n]);
+    if (this.k.center !== false) this.ws.beta = this.weight('beta', [n]);
+    this.ws.moving_mean = this.weight('moving_mean', [n]);
+    this.ws.moving_variance = this.weight('moving_variance', [n]);
+    this.built = true;
+  }
+  call(inputs: Any): tf.Tensor {
+    return tf.tidy(() => {
+      const x = list(inputs)[0];
+      const eps = Number(this.k.epsilon ?? 1e-3);
+      let y = tf.div(tf.sub(x, this.ws.moving_mean.read()), tf.sqrt(tf.add(this.ws.moving_variance.read(), eps)));
+      if (this.ws.gamma) y = tf.mul(y, this.ws.gamma.read());
+      if (this.ws.beta) y = tf.add(y, this.ws.beta.read());
+      return y;
+    });
+  }
+}
+
 const CUSTOM_CLASSES = [
+  KerasBatchNormalization,
   TFOpLambda,
   SlicingOpLambda,
   KerasInferenceIdentity,
@@ -764,6 +789,7 @@ function tfjsLayer(cls: string, cfg: Json, ctx: TransformContext): { cls: string
     case 'AveragePooling2D':
       return String(cfg.padding ?? 'valid') === 'same' ? formula('KerasAveragePooling2D') : { cls, cfg };
     case 'BatchNormalization':
+      if (cfg.scale === false || cfg.center === false) return formula('KerasBatchNormalization');
       // an axis list of one ([3], tf.keras >= 2.4) as the integer tfjs expects
       return Array.isArray(cfg.axis) && cfg.axis.length === 1 ? { cls, cfg: { ...cfg, axis: cfg.axis[0] } } : { cls, cfg };
     default:
@@ -782,9 +808,12 @@ function extractTensorKwargs(v: unknown, refs: unknown[][]): unknown {
   return v;
 }
 
+/** Regularisers and constraints act only in training (and tfjs lacks some, e.g. Keras's `L2` class). */
+const withoutTrainingOnly = (cfg: Json): Json => Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, /_(regularizer|constraint)$/.test(k) ? null : v]));
+
 function transformLayer(entry: Json, ctx: TransformContext, path: string): Json {
   const cls = String(entry.class_name);
-  const cfg = (isObject(entry.config) ? entry.config : {}) as Json;
+  const cfg = withoutTrainingOnly((isObject(entry.config) ? entry.config : {}) as Json);
   const name = String(entry.name ?? cfg.name);
   if (MODEL_CLASSES.has(cls)) return { ...entry, config: transformModelConfig(cls, cfg, ctx, `${path}${name}/`) };
   let nodes: unknown = entry.inbound_nodes;
@@ -823,6 +852,7 @@ function transformModelConfig(cls: string, cfg: unknown, ctx: TransformContext, 
 
 /** The Keras config rewritten for tfjs-layers (see the module comment), with the layers given formula classes. */
 export function tfjsTopology(config: unknown, o: { kerasVersion?: string } = {}): { topology: Json; substitutions: Map<string, string> } {
+  registerClasses();
   let top = unwrapTuples(JSON.parse(JSON.stringify(config))) as Json;
   if (isObject(top.modelTopology)) top = top.modelTopology as Json;
   if (isObject(top.model_config)) top = top.model_config as Json;
@@ -880,7 +910,7 @@ const pairOf = (v: number | number[]): [number, number] => (typeof v === 'number
  * input's size after, convolved (stride 1, 'valid') with the kernel flipped in rows
  * and columns and its channel axes swapped.
  */
-const backpropInputByConv: Composite = (run, { inputs: { dy, filter }, attrs }) => {
+const backpropInputByConv: Composite = (run, { inputs: { dy, filter }, attrs, backend }) => {
   const [b, h, w] = attrs.inputShape as number[];
   const [kh, kw, , cout] = filter.shape as number[];
   const [, oh, ow] = dy.shape as number[];
@@ -900,8 +930,21 @@ const backpropInputByConv: Composite = (run, { inputs: { dy, filter }, attrs }) 
   const padded = run('PadV2', { x: d }, { paddings: [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]], constantValue: 0 });
   // negative padding (rows of dy that no input row reaches) is a crop
   const cropped = run('Slice', { x: padded }, { begin: [0, Math.max(-top, 0), Math.max(-left, 0), 0], size: [b, dh + top + bottom, dw + left + right, cout] });
-  const flipped = run('Transpose', { x: run('Reverse', { x: filter }, { dims: [0, 1] }) }, { perm: [0, 1, 3, 2] });
-  return run('Conv2D', { x: cropped, filter: flipped }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] });
+  // the kernel flipped in rows and columns with its channel axes swapped, in one pass
+  // (tfjs-cpu's Reverse kernel goes element by element through index objects: 20 s for VGG16)
+  const [, , cin] = filter.shape as number[];
+  const src = backend.data.get(filter.dataId).values as Float32Array;
+  const dst = new Float32Array(src.length);
+  for (let p = 0; p < kh; p++)
+    for (let q = 0; q < kw; q++) {
+      const from = ((kh - 1 - p) * kw + (kw - 1 - q)) * cin * cout;
+      const to = (p * kw + q) * cout * cin;
+      for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) dst[to + o * cin + i] = src[from + i * cout + o];
+    }
+  const flipped = backend.makeTensorInfo([kh, kw, cout, cin], 'float32', dst);
+  const out = run('Conv2D', { x: cropped, filter: flipped }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] });
+  backend.disposeIntermediateTensorInfo(flipped);
+  return out;
 };
 
 /** Set while {@link TfjsKerasModel.inputGradient} runs tf.grad with respect to the input alone. */
@@ -985,6 +1028,12 @@ export interface TfjsKerasModel {
    * of the layers they name.
    */
   inputGradient(x: HostTensor, score: (outputs: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Scalar, nudges?: Nudges): HostTensor;
+  /** {@link outputs} and {@link inputGradient} from one pass (the layer outputs are those of the gradient's forward pass). */
+  outputsAndGradient(
+    x: HostTensor,
+    score: (outputs: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Scalar,
+    nudges?: Nudges,
+  ): { outputs: Map<string, HostTensor>; gradient: HostTensor };
   dispose(): void;
 }
 
@@ -1096,7 +1145,7 @@ export async function tfjsKerasModel(config: unknown, weights: Map<string, Weigh
     throw e;
   }
   const input = (x: HostTensor) => tf.tensor(x.values, x.shape);
-  return {
+  const self: TfjsKerasModel = {
     model,
     substitutions,
     weightedLayers,
@@ -1113,15 +1162,22 @@ export async function tfjsKerasModel(config: unknown, weights: Map<string, Weigh
       return scoped(() => host(list(model.predict(input(x)))[0]));
     },
     inputGradient(x, score, nudges) {
+      return self.outputsAndGradient(x, score, nudges).gradient;
+    },
+    outputsAndGradient(x, score, nudges) {
       return scoped(() => {
         onlyInputGradient = true;
+        const outputs = new Map<string, HostTensor>();
         try {
-          return host(
+          const gradient = host(
             tf.grad((t: tf.Tensor) => {
               const layers = new Map<string, tf.Tensor>();
-              return score(runContainer(model, [t], '', layers, nudges), layers);
+              const value = score(runContainer(model, [t], '', layers, nudges), layers);
+              for (const [k, v] of layers) outputs.set(k, host(v));
+              return value;
             })(input(x)),
           );
+          return { outputs, gradient };
         } finally {
           onlyInputGradient = false;
         }
@@ -1129,6 +1185,7 @@ export async function tfjsKerasModel(config: unknown, weights: Map<string, Weigh
     },
     dispose: () => model.dispose(),
   };
+  return self;
 }
 
 // ---------------------------------------------------------------------------------
