@@ -9,7 +9,7 @@ import path from 'node:path';
 import { strToU8, unzipSync, zipSync } from 'fflate';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
-import { mulberry32, writeKerasH5, type LayerToWrite } from '../src/models/keras/fixture_writer.ts';
+import { mulberry32, seedFor, writeKerasH5, type LayerToWrite } from '../src/models/keras/fixture_writer.ts';
 
 export type Rng = () => number;
 
@@ -364,13 +364,45 @@ function image(r: Rng, id: number): FuzzCase {
   };
 }
 
-const MODEL_KINDS = [h5Bytes, h5Bytes, h5Bytes, kerasZip, tfjsModel, configJson, configJson, weightValues];
+const MODEL_KINDS: [string, (r: Rng, id: number) => FuzzCase][] = [
+  ['h5 bytes', h5Bytes],
+  ['h5 bytes', h5Bytes],
+  ['h5 bytes', h5Bytes],
+  ['keras archive', kerasZip],
+  ['tfjs model', tfjsModel],
+  ['keras config', configJson],
+  ['keras config', configJson],
+  ['weights', weightValues],
+];
+
+/**
+ * A case whose inputs are made only when it runs, from its own seed: a run of
+ * 11,000 cases holds one case's bytes at a time, and case i is the same whatever
+ * ran before it.
+ */
+function lazyCase(id: number, kind: string, seed: number, gen: (r: Rng, id: number) => FuzzCase): FuzzCase {
+  const c: FuzzCase = {
+    id,
+    kind,
+    what: '',
+    async make(dir) {
+      const real = gen(mulberry32(seed), id);
+      c.what = real.what;
+      c.checkAccepted = real.checkAccepted;
+      return real.make(dir);
+    },
+  };
+  return c;
+}
 
 /** `models` model-file cases and `images` image cases, all from one seed. */
 export function fuzzCases(seed: number, models: number, images: number): FuzzCase[] {
   const r = mulberry32(seed);
   const out: FuzzCase[] = [];
-  for (let i = 0; i < models; i++) out.push(pick(r, MODEL_KINDS)(r, out.length));
-  for (let i = 0; i < images; i++) out.push(image(r, out.length));
+  for (let i = 0; i < models; i++) {
+    const [kind, gen] = pick(r, MODEL_KINDS);
+    out.push(lazyCase(out.length, kind, seedFor(seed, `case ${out.length}`), gen));
+  }
+  for (let i = 0; i < images; i++) out.push(lazyCase(out.length, 'image', seedFor(seed, `case ${out.length}`), image));
   return out;
 }
