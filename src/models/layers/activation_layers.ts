@@ -28,12 +28,14 @@ defineLayer<ReLUConfig>({
   outputShape: same,
   build: ({ max_value, negative_slope, threshold }) => (xs) => {
     const x = xs[0];
-    // x >= threshold: x (clipped at max_value); below: negative_slope * (x - threshold)
-    let y =
-      negative_slope === 0 && threshold === 0
-        ? ops.relu(x)
-        : ops.where(ops.greaterEqual(x, threshold), x, ops.mul(ops.sub(x, threshold), negative_slope));
-    if (max_value !== null) y = ops.minimum(y, max_value);
+    // keras.backend.relu (Keras 2) / keras.activations.relu (Keras 3), step by step: the part
+    // above the threshold, x * (x > threshold) (relu(x) when the threshold is 0), is clipped to
+    // [0, max_value] (so with a negative threshold, values between it and 0 become 0 when
+    // max_value is set); then negative_slope * relu(threshold - x) is subtracted. (An earlier
+    // version kept x between the threshold and 0, and x itself at x = threshold.)
+    let y = threshold !== 0 ? ops.mul(x, ops.greater(x, threshold)) : ops.relu(x);
+    if (max_value !== null) y = ops.clip(y, 0, max_value);
+    if (negative_slope !== 0) y = ops.sub(y, ops.mul(ops.relu(ops.sub(threshold, x)), negative_slope));
     return { out: y };
   },
 });

@@ -127,7 +127,6 @@ const INFERENCE_IDENTITIES = [
   'RandomErasing',
   'RandomGaussianBlur',
   'RandomPerspective',
-  'AutoContrast',
 ];
 for (const className of INFERENCE_IDENTITIES) {
   defineLayer<Record<string, never>>({
@@ -140,7 +139,13 @@ for (const className of INFERENCE_IDENTITIES) {
 }
 
 export interface FlattenConfig {
-  /** Set (true) when the file's data was channels-first: the NHWC tensor is flattened in NCHW order, as Keras did. */
+  /**
+   * Set (true) for `data_format: 'channels_first'`: Keras then moves axis 1 last before
+   * flattening (keras.layers.Flatten: permutation [0, 2, ..., rank - 1, 1], "switch to
+   * channels-last"), so that the flattened order is (rows, cols, channels) whatever the
+   * data format. A 4-D input of such a layer is held channels-last by the model (which is
+   * that permutation already); other ranks are permuted here.
+   */
   channels_first?: boolean;
 }
 
@@ -153,7 +158,9 @@ defineLayer<FlattenConfig>({
   },
   build: (c) => (xs) => {
     const x = xs[0];
-    return { out: ops.flatten(c.channels_first && x.rank === 4 ? ops.transpose(x, [0, 3, 1, 2]) : x) };
+    // (an earlier version transposed the held tensor to NCHW here: the opposite of Keras's order)
+    if (!c.channels_first || x.rank <= 2 || x.rank === 4) return { out: ops.flatten(x) };
+    return { out: ops.flatten(ops.transpose(x, [0, ...Array.from({ length: x.rank - 2 }, (_, i) => i + 2), 1])) };
   },
 });
 

@@ -1,4 +1,4 @@
-/** Preprocessing layers that run at inference: Rescaling, Normalization, Resizing, CenterCrop. */
+/** Preprocessing layers that run at inference: Rescaling, Normalization, Resizing, CenterCrop, AutoContrast. */
 import * as ops from '../../engine/ops/index.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { Shape } from '../keras/spec.ts';
@@ -138,5 +138,38 @@ defineLayer<CenterCropConfig>({
     }
     // smaller than the crop: Keras crops to the aspect ratio and resizes
     return { out: resize(cropToAspect(x, c.height, c.width), c.height, c.width, 'bilinear') };
+  },
+});
+
+export interface AutoContrastConfig {
+  /** The images' value range [low, high] (Keras sorts it; default [0, 255]). */
+  value_range: [number, number];
+}
+
+/**
+ * `AutoContrast` (Keras 3): not an augmentation, it runs at inference too
+ * (keras.layers.AutoContrast: "This layer is active at both training and inference
+ * time"). Per image and channel, the values are stretched from their min..max to the
+ * whole value range: x -> 0..255 over value_range, (x - min) * 255 / (max - min),
+ * clipped to 0..255, back to value_range. A flat channel (max = min, NaN in Keras) keeps
+ * its input values, as Keras's NaN check does.
+ */
+defineLayer<AutoContrastConfig>({
+  className: 'AutoContrast',
+  config(r) {
+    const v = r.has('value_range') ? r.numbers('value_range') : [0, 255];
+    if (v.length !== 2 || v[0] === v[1]) r.fail(`value_range must be two different numbers, got ${JSON.stringify(v)}`);
+    return { value_range: [Math.min(v[0], v[1]), Math.max(v[0], v[1])] };
+  },
+  outputShape: (_c, inputs, ctx) => [...image(inputs, ctx)],
+  build: ({ value_range: [lo, hi] }) => (xs) => {
+    const x = xs[0];
+    const t = ops.mul(ops.sub(x, lo), 255 / (hi - lo));
+    const low = ops.min(t, [1, 2], true);
+    const range = ops.sub(ops.max(t, [1, 2], true), low);
+    const flat = ops.lessEqual(range, 0);
+    const stretched = ops.clip(ops.mul(ops.div(ops.sub(t, low), ops.add(range, flat)), 255), 0, 255);
+    const back = ops.add(ops.mul(stretched, (hi - lo) / 255), lo);
+    return { out: ops.where(ops.broadcastTo(flat, [...x.shape]), x, back) };
   },
 });

@@ -57,6 +57,21 @@ const UNARY: Record<string, (x: Tensor) => Tensor> = {
   'nn.gelu': (x) => ops.gelu(x),
 };
 
+/** Unary functions whose keyword arguments change the maths. */
+const UNARY_WITH_KWARGS: Record<string, (x: Tensor, kwargs: Record<string, unknown>) => Tensor> = {
+  // tf.nn.gelu(features, approximate=False): approximate=True is the tanh form
+  'nn.gelu': (x, kw) => ops.gelu(x, kw.approximate === true),
+  // tf.nn.softmax(logits, axis=None): the last axis by default
+  'nn.softmax': (x, kw) => (kw.axis === undefined || kw.axis === null || kw.axis === -1 || kw.axis === x.rank - 1 ? ops.softmax(x) : softmaxAlong(x, kw.axis as number)),
+};
+
+function softmaxAlong(x: Tensor, axis: number): Tensor {
+  const a = axis < 0 ? axis + x.rank : axis;
+  const perm = [...Array(x.rank).keys()];
+  [perm[a], perm[x.rank - 1]] = [perm[x.rank - 1], perm[a]];
+  return ops.transpose(ops.softmax(ops.transpose(x, perm)), perm);
+}
+
 const REDUCE: Record<string, (x: Tensor, axes: number[], keep: boolean) => Tensor> = {
   'math.reduce_mean': ops.mean,
   'math.reduce_sum': ops.sum,
@@ -147,6 +162,7 @@ function tfShape(c: TFOpConfig, inputs: Shape[], ctx: ShapeContext): Shape {
 function tfBuild(c: TFOpConfig, where: string): (xs: Tensor[]) => Tensor {
   const fn = c.function;
   if (fn === 'identity') return (xs) => xs[0];
+  if (fn in UNARY_WITH_KWARGS) return (xs) => UNARY_WITH_KWARGS[fn](xs[0], c.kwargs);
   if (fn in UNARY) return (xs) => UNARY[fn](xs[0]);
   if (fn in BINARY) {
     const y = operand(c.kwargs.y)!;
