@@ -26,7 +26,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { LayerSpec, WeightArray } from '../../src/models/keras/spec.ts';
+import { generatedWeights } from '../../src/models/keras/fixture_writer.ts';
+import type { LayerSpec, ModelSpec, WeightArray } from '../../src/models/keras/spec.ts';
 import { tfjs } from './tfjs.ts';
 
 type Json = Record<string, unknown>;
@@ -93,7 +94,7 @@ function keras3Node(node: Json): unknown[] {
 /** Which Keras layers the tfjs model computes with a class written here instead of tfjs's own, and why. */
 export const KERAS_FORMULA_CLASSES: Record<string, string> = {
   TFOpLambda: 'tfjs-layers has no TFOpLambda: the tf function on tf ops',
-  SlicingOpLambda: "tfjs-layers has no SlicingOpLambda: Python's x[...] as tf.stridedSlice",
+  SlicingOpLambda: "tfjs-layers has no SlicingOpLambda: Python's x[...], gathered axis by axis",
   KerasInferenceIdentity: 'augmentation, noise and dropout layers tfjs lacks (or, RandomWidth/RandomHeight, runs randomly even at inference): Keras returns the input at inference',
   KerasAutoContrast: 'tfjs-layers has no AutoContrast: per image and channel, (x - min) / (max - min) over value_range (active at inference too)',
   Subtract: 'tfjs-layers has no Subtract: x0 - x1',
@@ -101,10 +102,13 @@ export const KERAS_FORMULA_CLASSES: Record<string, string> = {
   LocallyConnected2D: "tfjs-layers has no LocallyConnected2D: Keras's local_conv (every window times its own kernel)",
   KerasGlobalPooling2D: 'tfjs-layers ignores keepdims: the mean / max over rows and columns, kept as 1x1 when asked',
   KerasReLU: 'tfjs-layers ReLU has no negative_slope or threshold: Keras backend.relu',
+  KerasThresholdedReLU: "tfjs's ThresholdedReLU has no gradient (it masks with Greater): x * step(x - theta)",
+  KerasSoftmax: 'tfjs softmax works on the last axis only: moved last and back',
+  KerasLayerNormalization: "tfjs's LayerNormalization fails under tf.grad without beta or gamma: Keras's formula with tf.moments",
   KerasELU: 'tfjs-layers ELU supports only alpha = 1: x > 0 ? x : alpha (exp(x) - 1)',
   KerasActivation: 'an activation tfjs-layers has no name for (exponential, leaky_relu, hard_swish/hard_silu, silu, Keras 3 hard_sigmoid)',
   KerasResize:
-    "tf.image.resize's half-pixel grid (Keras >= 2.3 UpSampling2D bilinear, Resizing, CenterCrop of a smaller input) as interpolation matrices: tfjs-layers' Resizing uses align_corners, its CenterCrop cropAndResize, and tfjs-cpu's resize gradients ignore half_pixel_centers",
+    "UpSampling2D, Resizing and CenterCrop as interpolation matrices on Keras's grid (tf.image.resize's half-pixel one; TF 1's for bilinear UpSampling2D before Keras 2.3): tfjs-layers' Resizing uses align_corners and its CenterCrop cropAndResize; tfjs-cpu's resize gradients ignore half_pixel_centers and go wrong when rows and columns differ",
   GroupedConv2D: 'tfjs-layers Conv2D has no groups: one convolution per channel group, concatenated',
   KerasConv2DTranspose: "tfjs-layers Conv2DTranspose has no output_padding: tf.conv2dTranspose to Keras's deconv_output_length",
   KerasDilatedConv: "tfjs has no gradient for dilated convolutions: the same convolution with the kernel's taps spread by zeros",
@@ -247,7 +251,13 @@ class TFOpLambda extends FormulaLayer {
         'math.negative': () => tf.neg(x),
         '__operators__.neg': () => tf.neg(x),
         'math.abs': () => tf.abs(x),
-        'nn.softmax': () => tf.softmax(x, typeof kw.axis === 'number' ? kw.axis : -1),
+        'nn.softmax': () => {
+          // tf.nn.softmax(axis=None): the last axis; another axis moved last and back (tfjs: last only)
+          const a = typeof kw.axis === 'number' ? (kw.axis < 0 ? kw.axis + x.rank : kw.axis) : x.rank - 1;
+          const perm = [...Array(x.rank).keys()];
+          [perm[a], perm[x.rank - 1]] = [perm[x.rank - 1], perm[a]];
+          return tf.transpose(tf.softmax(tf.transpose(x, perm), -1), perm);
+        },
         'nn.gelu': gelu,
         identity: () => x,
       };
@@ -280,38 +290,32 @@ class SlicingOpLambda extends FormulaLayer {
       const x = list(inputs)[0];
       const raw = ((this.k.call_kwargs ?? {}) as Json).slice_spec;
       const spec = Array.isArray(raw) ? raw : [raw];
-      const begin: number[] = [];
-      const end: number[] = [];
-      const strides: number[] = [];
-      let beginMask = 0;
-      let endMask = 0;
-      let ellipsisMask = 0;
-      let shrinkMask = 0;
-      // the axis each spec entry lands on (entries after an ellipsis count from the end)
-      const e = spec.findIndex((s) => s === '...' || (isObject(s) && s.class_name === '__ellipsis__'));
-      spec.forEach((s, i) => {
-        const axis = e >= 0 && i > e ? x.rank - (spec.length - i) : i;
-        if (s === '...' || (isObject(s) && s.class_name === '__ellipsis__')) {
-          ellipsisMask |= 1 << i;
-          begin.push(0);
-          end.push(0);
-          strides.push(1);
-        } else if (typeof s === 'number') {
-          const k = s < 0 ? s + x.shape[axis] : s;
-          begin.push(k);
-          end.push(k + 1);
-          strides.push(1);
-          shrinkMask |= 1 << i;
+      const isEllipsis = (s: unknown) => s === '...' || (isObject(s) && s.class_name === '__ellipsis__');
+      // Python's x[...] (positive steps): an ellipsis stands for the axes the others leave;
+      // each axis keeps range(start, stop, step) after Python's clamping, an integer drops it.
+      // Gathered axis by axis (tfjs has no gradient for StridedSlice).
+      const e = spec.findIndex(isEllipsis);
+      const perAxis: unknown[] = e < 0 ? [...spec, ...Array(x.rank - spec.length).fill(null)] : [...spec.slice(0, e), ...Array(x.rank - spec.length + 1).fill(null), ...spec.slice(e + 1)];
+      let y = x;
+      const drop: number[] = [];
+      perAxis.forEach((s, axis) => {
+        if (s === null || s === undefined) return;
+        const n = x.shape[axis];
+        let idx: number[];
+        if (typeof s === 'number') {
+          idx = [s < 0 ? s + n : s];
+          drop.push(axis);
         } else {
           const o = s as Json;
-          if (o.start === null || o.start === undefined) beginMask |= 1 << i;
-          if (o.stop === null || o.stop === undefined) endMask |= 1 << i;
-          begin.push(Number(o.start ?? 0));
-          end.push(Number(o.stop ?? 0));
-          strides.push(Number(o.step ?? 1));
+          const step = Number(o.step ?? 1);
+          const clamp = (v: unknown, def: number) => (v === null || v === undefined ? def : Math.min(Math.max(Number(v) < 0 ? Number(v) + n : Number(v), 0), n));
+          const [start, stop] = [clamp(o.start, 0), clamp(o.stop, n)];
+          idx = [];
+          for (let i = start; i < stop; i += step) idx.push(i);
         }
+        y = tf.gather(y, tf.tensor1d(idx, 'int32'), axis);
       });
-      return tf.stridedSlice(x, begin, end, strides, beginMask, endMask, ellipsisMask, 0, shrinkMask);
+      return drop.length ? tf.squeeze(y, drop) : y;
     });
   }
 }
@@ -440,7 +444,8 @@ class KerasReLU extends FormulaLayer {
         negativePart = threshold !== 0 ? tf.relu(tf.add(tf.neg(x), threshold)) : tf.relu(tf.neg(x));
       }
       let clipMax = maxValue !== null;
-      if (threshold !== 0) x = tf.mul(x, tf.cast(tf.greater(x, threshold), 'float32'));
+      // x * (x > threshold) as x * step(x - threshold): tfjs has no gradient for Greater, and step's is 0
+      if (threshold !== 0) x = tf.mul(x, tf.step(tf.sub(x, threshold)));
       else if (maxValue === 6) {
         x = relu6(x);
         clipMax = false;
@@ -457,10 +462,63 @@ class KerasELU extends FormulaLayer {
   call(inputs: Any): tf.Tensor {
     const x = list(inputs)[0];
     const alpha = Number(this.k.alpha ?? 1);
-    // keras.backend.elu: tf.where(x > 0, elu(x), alpha * elu(x))
+    // keras.backend.elu: tf.where(x > 0, elu(x), alpha * elu(x)), the condition as step(x)
+    // (tfjs has no gradient for Greater, which a where on x would need)
     return tf.tidy(() => {
       const e = tf.elu(x);
-      return tf.where(tf.greater(x, 0), e, tf.mul(alpha, e));
+      const m = tf.step(x);
+      return tf.mul(e, tf.add(m, tf.mul(alpha, tf.sub(1, m))));
+    });
+  }
+}
+
+class KerasThresholdedReLU extends FormulaLayer {
+  static className = 'KerasThresholdedReLU';
+  call(inputs: Any): tf.Tensor {
+    // x * (x > theta), as x * step(x - theta)
+    const x = list(inputs)[0];
+    return tf.tidy(() => tf.mul(x, tf.step(tf.sub(x, Number(this.k.theta ?? 1)))));
+  }
+}
+
+class KerasSoftmax extends FormulaLayer {
+  static className = 'KerasSoftmax';
+  call(inputs: Any): tf.Tensor {
+    // softmax along any axis: moved last, softmax, moved back
+    return tf.tidy(() => {
+      const x = list(inputs)[0];
+      const a = Number(this.k.axis ?? -1) < 0 ? Number(this.k.axis ?? -1) + x.rank : Number(this.k.axis);
+      const perm = [...Array(x.rank).keys()];
+      [perm[a], perm[x.rank - 1]] = [perm[x.rank - 1], perm[a]];
+      return tf.transpose(tf.softmax(tf.transpose(x, perm), -1), perm);
+    });
+  }
+}
+
+class KerasLayerNormalization extends FormulaLayer {
+  static className = 'KerasLayerNormalization';
+  private ws: Record<string, tfl.LayerVariable> = {};
+  private axes: number[] = [];
+  private bshape: number[] = [];
+  override build(inputShape: Any): void {
+    const rank = inputShape.length as number;
+    const raw = this.k.axis;
+    this.axes = (Array.isArray(raw) ? (raw as number[]) : [Number(raw ?? -1)]).map((a) => (a < 0 ? a + rank : a));
+    // keras: gamma / beta of shape [input_shape[a] for a in axis], reshaped to broadcast
+    const shape = this.axes.map((a) => inputShape[a] as number);
+    this.bshape = Array.from({ length: rank }, (_, i) => (this.axes.includes(i) ? (inputShape[i] as number) : 1));
+    if (this.k.scale !== false) this.ws.gamma = this.weight('gamma', shape);
+    if (this.k.center !== false) this.ws.beta = this.weight('beta', shape);
+    this.built = true;
+  }
+  call(inputs: Any): tf.Tensor {
+    return tf.tidy(() => {
+      const x = list(inputs)[0];
+      const { mean, variance } = tf.moments(x, this.axes, true);
+      let y = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, Number(this.k.epsilon ?? 1e-3))));
+      if (this.ws.gamma) y = tf.mul(y, tf.reshape(this.ws.gamma.read(), this.bshape));
+      if (this.ws.beta) y = tf.add(y, tf.reshape(this.ws.beta.read(), this.bshape));
+      return y;
     });
   }
 }
@@ -697,6 +755,9 @@ class KerasBatchNormalization extends FormulaLayer {
 
 const CUSTOM_CLASSES = [
   KerasBatchNormalization,
+  KerasThresholdedReLU,
+  KerasSoftmax,
+  KerasLayerNormalization,
   TFOpLambda,
   SlicingOpLambda,
   KerasInferenceIdentity,
@@ -767,13 +828,20 @@ function tfjsLayer(cls: string, cfg: Json, ctx: TransformContext): { cls: string
       return Number(cfg.negative_slope ?? 0) !== 0 || Number(cfg.threshold ?? 0) !== 0 ? formula('KerasReLU') : { cls, cfg };
     case 'ELU':
       return Number(cfg.alpha ?? 1) !== 1 ? formula('KerasELU') : { cls, cfg };
+    case 'ThresholdedReLU':
+      return formula('KerasThresholdedReLU');
+    case 'Softmax':
+      return Number(cfg.axis ?? -1) !== -1 ? formula('KerasSoftmax') : { cls, cfg };
+    case 'LayerNormalization':
+      return cfg.center === false || cfg.scale === false ? formula('KerasLayerNormalization') : { cls, cfg };
     case 'Activation': {
       const a = String(cfg.activation).toLowerCase();
       return !TFJS_ACTIVATIONS.has(a) || (a === 'hard_sigmoid' && maj >= 3) ? formula('KerasActivation') : { cls, cfg };
     }
     case 'UpSampling2D':
-      // Keras >= 2.3 resizes bilinearly on TF 2's half-pixel grid; tfjs (and Keras <= 2.2) on TF 1's
-      return cfg.interpolation === 'bilinear' && (maj > 2 || (maj === 2 && min >= 3)) ? formula('KerasResize', { __mode: 'upsampling' }) : { cls, cfg };
+      // bilinear: Keras >= 2.3 on TF 2's half-pixel grid, Keras <= 2.2 (and tfjs's forward) on TF 1's;
+      // nearest repeats pixels on either. Matrices here because of tfjs-cpu's resize gradients.
+      return formula('KerasResize', { __mode: 'upsampling', __legacy: cfg.interpolation === 'bilinear' && !(maj > 2 || (maj === 2 && min >= 3)) });
     case 'Resizing':
       return formula('KerasResize', { __mode: 'resizing' });
     case 'CenterCrop':
@@ -1189,6 +1257,37 @@ export async function tfjsKerasModel(config: unknown, weights: Map<string, Weigh
 }
 
 // ---------------------------------------------------------------------------------
+// Shared by the tests
+
+/** max |a - b| / max |b| (absolute where b is all zero, or where `floor` is above max |b|). */
+export function rel(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let d = 0;
+  let s = floor;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return s === 0 ? d : d / s;
+}
+
+/** Every weight of a spec generated (seeded) as the fixture writer does, as canonical arrays with roles. */
+export function generatedWeightArrays(spec: ModelSpec, seed: number): Map<string, WeightArray[]> {
+  const out = new Map<string, WeightArray[]>();
+  for (const [layer, ws] of generatedWeights(spec, seed, (_l, role) => role)) {
+    out.set(
+      layer,
+      ws.map((w) => {
+        const values = new Float32Array(w.shape.reduce((a, b) => a * b, 1));
+        w.fill!(values);
+        return { name: `${layer}/${w.name}`, role: w.name, shape: w.shape, values };
+      }),
+    );
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
 // Kinks: where the two engines' rounding puts a value on different sides of one
 
 /** The kinks (input values where the derivative jumps) of a layer of ours, or null if it has none. */
@@ -1217,26 +1316,27 @@ function kinksOf(l: LayerSpec, kerasMajor: number): number[] | null {
   }
 }
 
-/** Flat indices (batch 1, NHWC) of the window of each pooled output, for 2-D max pooling. */
+/** Flat indices (NHWC) of the window of each pooled output, for 2-D max pooling. */
 function poolWindows(shape: number[], pool: number[], strides: number[], padding: string): { out: number; cells: number[] }[] {
-  const [, h, w, c] = shape;
+  const [batch, h, w, c] = shape;
   const oh = padding === 'same' ? Math.ceil(h / strides[0]) : Math.floor((h - pool[0]) / strides[0]) + 1;
   const ow = padding === 'same' ? Math.ceil(w / strides[1]) : Math.floor((w - pool[1]) / strides[1]) + 1;
   const pt = padding === 'same' ? Math.floor(Math.max((oh - 1) * strides[0] + pool[0] - h, 0) / 2) : 0;
   const pl = padding === 'same' ? Math.floor(Math.max((ow - 1) * strides[1] + pool[1] - w, 0) / 2) : 0;
   const windows: { out: number; cells: number[] }[] = [];
-  for (let y = 0; y < oh; y++)
-    for (let x = 0; x < ow; x++)
-      for (let k = 0; k < c; k++) {
-        const cells: number[] = [];
-        for (let i = 0; i < pool[0]; i++)
-          for (let j = 0; j < pool[1]; j++) {
-            const yy = y * strides[0] - pt + i;
-            const xx = x * strides[1] - pl + j;
-            if (yy >= 0 && yy < h && xx >= 0 && xx < w) cells.push((yy * w + xx) * c + k);
-          }
-        windows.push({ out: (y * ow + x) * c + k, cells });
-      }
+  for (let b = 0; b < batch; b++)
+    for (let y = 0; y < oh; y++)
+      for (let x = 0; x < ow; x++)
+        for (let k = 0; k < c; k++) {
+          const cells: number[] = [];
+          for (let i = 0; i < pool[0]; i++)
+            for (let j = 0; j < pool[1]; j++) {
+              const yy = y * strides[0] - pt + i;
+              const xx = x * strides[1] - pl + j;
+              if (yy >= 0 && yy < h && xx >= 0 && xx < w) cells.push(((b * h + yy) * w + xx) * c + k);
+            }
+          windows.push({ out: ((b * oh + y) * ow + x) * c + k, cells });
+        }
   return windows;
 }
 
@@ -1260,7 +1360,7 @@ export interface KinkFlips {
  * value of the computation is untouched. Layers held channels-first and kinks inside a
  * layer with a fused activation are not looked at.
  *
- * `ours(name)` and `theirs(name)`: a layer's output, batch 1, in the same layout.
+ * `ours(name)` and `theirs(name)`: a layer's output in the same layout.
  */
 export function kinkFlips(
   layers: readonly LayerSpec[],

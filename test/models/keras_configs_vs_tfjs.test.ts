@@ -34,27 +34,14 @@ import * as cs from '../../src/index.ts';
 import { readModelArchitecture } from '../../src/models/load_model.ts';
 import { Model } from '../../src/models/model.ts';
 import { vgg16Spec } from '../../src/models/keras/architectures.ts';
-import { generatedWeights } from '../../src/models/keras/fixture_writer.ts';
 import { countParams, inferShapes } from '../../src/models/keras/summary_shapes.ts';
 import type { LayerSpec, ModelSpec, WeightArray } from '../../src/models/keras/spec.ts';
 import { Random } from '../../src/engine/random.ts';
-import { kinkFlips, tfjsKerasModel, tfjsTopology, type HostTensor } from '../helpers/tfjs_keras.ts';
+import { generatedWeightArrays, kinkFlips, rel, tfjsKerasModel, tfjsTopology, type HostTensor } from '../helpers/tfjs_keras.ts';
 import { tfjs } from '../helpers/tfjs.ts';
 import { fixturesDir } from './keras_helpers.ts';
 
 const DIR = path.join(fixturesDir, 'keras_configs');
-
-/** max |a - b| / max |b| (absolute where b is all zero, or where `floor` is above max |b|). */
-function rel(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let d = 0;
-  let s = floor;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return s === 0 ? d : d / s;
-}
 
 /**
  * Probabilities (a softmax / sigmoid output, and reshapes of it) are compared on the
@@ -118,22 +105,6 @@ function reduced(config: unknown, size: number, headPools: Record<string, number
   return walk(config);
 }
 
-/** Every weight of a spec, generated (seeded) as the fixture writer does, with roles. */
-function weightsFor(spec: ModelSpec, seed: number): Map<string, WeightArray[]> {
-  const out = new Map<string, WeightArray[]>();
-  for (const [layer, ws] of generatedWeights(spec, seed, (_l, role) => role)) {
-    out.set(
-      layer,
-      ws.map((w) => {
-        const values = new Float32Array(w.shape.reduce((a, b) => a * b, 1));
-        w.fill!(values);
-        return { name: `${layer}/${w.name}`, role: w.name, shape: w.shape, values };
-      }),
-    );
-  }
-  return out;
-}
-
 /**
  * Where the top class's logit is: the input of the output's softmax / sigmoid, behind
  * any Reshape / Flatten / Dropout. Ours: a layer output or `name:pre`; TF.js: computed
@@ -186,7 +157,7 @@ for (const c of CONFIGS) {
     it(`equals TF.js at every layer and in the input gradient of the top logit (generated weights, ${c.size}x${c.size} input)`, async () => {
       const config = reduced(raw(), c.size, c.headPools);
       const spec = await readModelArchitecture(new TextEncoder().encode(JSON.stringify(config)), { fileName: c.file });
-      const weights = weightsFor(spec, 1234);
+      const weights = generatedWeightArrays(spec, 1234);
       const model = new Model(spec, weights);
       const tfm = await tfjsKerasModel(config, weights);
       try {
