@@ -47,6 +47,12 @@ import { tfjs } from '../helpers/tfjs.ts';
 
 type Json = Record<string, unknown>;
 
+/** A reference to 'name' (its first call) or 'name@k' (its k-th): [layer, node, tensor]. */
+const ref = (i: string): [string, number, number] => {
+  const at = i.lastIndexOf('@');
+  return at < 0 ? [i, 0, 0] : [i.slice(0, at), Number(i.slice(at + 1)), 0];
+};
+
 /** A Keras 2 functional config written layer by layer (one input 'x'). */
 class Graph {
   readonly layers: Json[] = [];
@@ -58,8 +64,15 @@ class Graph {
   add(className: string, config: Json, inputs: string | string[], kwargs: Json = {}, name?: string): string {
     const n = name ?? `${className.toLowerCase()}_${++this.n}`;
     const ins = Array.isArray(inputs) ? inputs : [inputs];
-    this.layers.push({ class_name: className, name: n, config: { name: n, trainable: true, dtype: 'float32', ...config }, inbound_nodes: [ins.map((i) => [i, 0, 0, kwargs])] });
+    this.layers.push({ class_name: className, name: n, config: { name: n, trainable: true, dtype: 'float32', ...config }, inbound_nodes: [ins.map((i) => [...ref(i), kwargs])] });
     return n;
+  }
+  /** Calls an existing layer again (a shared layer); its k-th call's output is named 'name@k'. */
+  again(name: string, inputs: string | string[]): string {
+    const l = this.layers.find((x) => x.name === name)!;
+    const nodes = l.inbound_nodes as unknown[][];
+    nodes.push((Array.isArray(inputs) ? inputs : [inputs]).map((i) => [...ref(i), {}]));
+    return `${name}@${nodes.length - 1}`;
   }
   /** A TFOpLambda as tf.keras's SavedModel metadata writes it: one flat reference per node, the operands in its kwargs. */
   tfop(fn: string, input: string | string[], kwargs: Json = {}): string {
@@ -82,10 +95,30 @@ class Graph {
   model(output: string): Json {
     return { class_name: 'Functional', config: { name: 'case', layers: this.layers, input_layers: [['x', 0, 0]], output_layers: [[output, 0, 0]] } };
   }
+  /** The same model as Keras 3 writes it: `module` / `registered_name`, `batch_shape`, nodes as {args, kwargs} of __keras_tensor__ objects, flat input / output references. */
+  keras3(output: string): Json {
+    const kt = (name: string) => ({ class_name: '__keras_tensor__', config: { shape: null, dtype: 'float32', keras_history: [name, 0, 0] } });
+    const layers = this.layers.map((l) => {
+      const cfg = { ...(l.config as Json) };
+      if (l.class_name === 'InputLayer') {
+        cfg.batch_shape = cfg.batch_input_shape;
+        delete cfg.batch_input_shape;
+      }
+      cfg.dtype = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+      const nodes = (l.inbound_nodes as unknown[][][]).map((node) => {
+        const refs = node.map((r) => ({ ...kt(r[0] as string), config: { shape: null, dtype: 'float32', keras_history: [r[0], r[1], r[2]] } }));
+        return { args: refs.length === 1 ? refs : [refs], kwargs: {} };
+      });
+      return { module: 'keras.layers', class_name: l.class_name, config: cfg, registered_name: null, name: l.name, inbound_nodes: nodes };
+    });
+    return { module: 'keras', class_name: 'Functional', config: { name: 'case', trainable: true, layers, input_layers: ['x', 0, 0], output_layers: [output, 0, 0] }, registered_name: 'Functional' };
+  }
 }
 
 interface Case {
   name: string;
+  /** Write the config as Keras 3 does (see Graph.keras3). */
+  keras3Format?: boolean;
   /** Input shape without the batch axis. */
   input: number[];
   /** The Keras version the config is read as (default 2.4.0, tf.keras). */
@@ -256,7 +289,7 @@ const CASES: Case[] = [
   { name: 'ThresholdedReLU theta 0.3', input: [4, 5, 3], build: (g) => g.add('ThresholdedReLU', { theta: 0.3 }, 'x'), formulas: ['KerasThresholdedReLU'] }, // tfjs's has no gradient
   { name: 'Softmax on axes -1, 1 and 2', input: [3, 4, 5], range: [-3, 3], build: (g) => g.add('Concatenate', { axis: -1 }, [g.add('Softmax', { axis: -1 }, 'x'), g.add('Softmax', { axis: 1 }, 'x'), g.add('Softmax', { axis: 2 }, 'x')]), formulas: ['KerasSoftmax'] }, // tfjs: last axis only
   // ---- preprocessing ----
-  { name: 'Rescaling 1/127.5 with offset -1', input: [4, 5, 3], range: [0, 255], build: (g) => g.add('Rescaling', { scale: 1 / 127.5, offset: -1 }, 'x') },
+  { name: 'Rescaling 1/127.5 with offset -1; per-channel scale and offset', input: [4, 5, 3], range: [0, 255], build: (g) => g.add('Rescaling', { scale: [0.5, 1, 2], offset: [0, 0.1, -0.1] }, g.add('Rescaling', { scale: 1 / 127.5, offset: -1 }, 'x')) },
   {
     name: 'Normalization: mean / variance in the config (per channel, and one number), invert',
     input: [4, 5, 3],
@@ -307,6 +340,27 @@ const CASES: Case[] = [
     tfjsForm: (g) => g.add('ZeroPadding2D', { padding: [[2, 0], [1, 3]] }, g.add('ZeroPadding2D', { padding: [[1, 0], [0, 2]] }, 'x')),
   },
   { name: 'Cropping2D 1, (1, 2), ((2, 0), (1, 3))', input: [9, 11, 2], build: (g) => g.add('Cropping2D', { cropping: [[2, 0], [1, 3]] }, g.add('Cropping2D', { cropping: [1, 2] }, g.add('Cropping2D', { cropping: 1 }, 'x'))) },
+  {
+    name: 'a Keras 3 functional config: residual Add, shared nothing, {args, kwargs} nodes',
+    input: [6, 5, 3],
+    keras: '3.3.3',
+    keras3Format: true,
+    build: (g) => {
+      const a = g.add('Conv2D', conv(3, 3, { padding: 'same', activation: 'relu' }), 'x');
+      const b = g.add('BatchNormalization', { axis: -1 }, g.add('Conv2D', conv(3, 3, { padding: 'same' }), a));
+      return g.add('Dense', { units: 4, activation: 'softmax' }, g.add('GlobalAveragePooling2D', {}, g.add('Add', {}, ['x', b])));
+    },
+  },
+  {
+    name: 'a shared layer: one Conv2D called three times (its weights once)',
+    input: [6, 5, 3],
+    build: (g) => {
+      const c = g.add('Conv2D', conv(3, 3, { padding: 'same', activation: 'tanh' }), 'x');
+      const twice = g.again(c, c);
+      const thrice = g.again(c, twice);
+      return g.add('Concatenate', { axis: -1 }, [c, twice, thrice]);
+    },
+  },
   // ---- tf ops in a functional model (tf.keras 2.x TFOpLambda / SlicingOpLambda) ----
   {
     name: 'TFOpLambda arithmetic: constants (number, per-channel list) and a tensor operand',
@@ -397,7 +451,8 @@ describe('every layer class against TF.js (forward and input gradient)', () => {
   for (const c of CASES) {
     it(c.name, async () => {
       const g = new Graph(c.input);
-      const config = { ...g.model(c.build(g)), keras_version: c.keras ?? '2.4.0' };
+      const built = c.build(g);
+      const config = { ...(c.keras3Format ? g.keras3(built) : g.model(built)), keras_version: c.keras ?? '2.4.0' };
       let tfjsConfig: Json = config;
       if (c.tfjsForm) {
         const h = new Graph(c.input);
@@ -406,6 +461,9 @@ describe('every layer class against TF.js (forward and input gradient)', () => {
       const spec = await readModelArchitecture(new TextEncoder().encode(JSON.stringify(config)), { fileName: 'case.json' });
       for (const l of spec.layers) exercised.add(l.className);
       const weights = generatedWeightArrays(spec, 4321);
+      // the generator fills PReLU's alpha with 0.25 everywhere, which would hide a layout error
+      const ar = new Random(23);
+      for (const ws of weights.values()) for (const w of ws) if (w.role === 'alpha') w.values.forEach((_, i) => (w.values[i] = ar.uniform(0, 0.5)));
       const model = new Model(spec, weights);
       const tfm = await tfjsKerasModel(tfjsConfig, weights, { kerasVersion: c.keras ?? '2.4.0' });
       try {
