@@ -1,4 +1,6 @@
-import { gradCam } from '../../viz/gradcam.ts';
+import { gradCam, type GradCamResult } from '../../viz/gradcam.ts';
+import { AttributionError, checkMethod, explain, METHOD_TITLES } from '../../viz/attribution/index.ts';
+import type { WeightArray } from '../../models/keras/spec.ts';
 import { overlayHeatmap } from '../../viz/grid.ts';
 import { encodeJpeg, encodePng } from '../../viz/image_encode.ts';
 import { classNamesFor, findImagenetClass, type ClassNames, type Prediction } from '../../viz/predictions.ts';
@@ -17,9 +19,13 @@ export interface GradCamFlags {
   score?: string;
   /** Names of the classes (from --labels, or a bundled model's own). */
   names?: ClassNames;
+  /** Another attribution method than Grad-CAM (any of explain's; default gradcam). */
+  method?: string;
+  /** The model's weights as read (Ablation-CAM builds the rest of the network from them). */
+  weights?: Map<string, WeightArray[]>;
 }
 
-function resolveClass(model: Model, query: string | undefined, names?: ClassNames): number | undefined {
+export function resolveClass(model: Model, query: string | undefined, names?: ClassNames): number | undefined {
   if (query === undefined) return undefined;
   const units = model.storedShape(model.spec.outputs[0])[1] as number;
   if (/^\d+$/.test(query)) return Number(query);
@@ -34,21 +40,45 @@ function resolveClass(model: Model, query: string | undefined, names?: ClassName
   return i;
 }
 
+function checkMethodUsage(name: string) {
+  try {
+    return checkMethod(name);
+  } catch (e) {
+    throw new UsageError(`--method: ${(e as Error).message}`);
+  }
+}
+
 /** Runs Grad-CAM on one image and writes the overlay; returns the JSON part and a report section. */
 export async function gradCamPictures(model: Model, input: ModelInput, flags: GradCamFlags, out: OutputDir, prefix = '', topClass?: number) {
   const score = flags.score ?? 'prob';
   if (score !== 'prob' && score !== 'logit') throw new UsageError(`--score must be prob or logit; got '${score}'`);
-  const r = await gradCam(model, input.tensor, { layer: flags.layer, classIndex: resolveClass(model, flags.class, flags.names) ?? topClass, score });
+  const method = flags.method === undefined ? 'gradcam' : checkMethodUsage(flags.method);
+  const classIndex = resolveClass(model, flags.class, flags.names) ?? topClass;
+  let r: GradCamResult;
+  if (method === 'gradcam') r = await gradCam(model, input.tensor, { layer: flags.layer, classIndex, score });
+  else {
+    let m;
+    try {
+      [m] = await explain(model, input.tensor, [method], { layer: flags.layer, classIndex, score, weights: flags.weights, seed: 0 });
+    } catch (e) {
+      if (e instanceof AttributionError) throw new UsageError(e.message);
+      throw e;
+    }
+    // a signed map (gradxinput, ig) is drawn by its magnitude
+    const data = m.signed ? Float32Array.from(m.data, Math.abs) : m.data;
+    r = { layer: m.layer ?? 'input', classIndex: m.classIndex, score: m.score, scoreValue: m.scoreValue, heatmap: { width: m.width, height: m.height, data }, channelWeights: new Float32Array(0) };
+  }
+  const title = METHOD_TITLES[method];
   const units = model.storedShape(model.spec.outputs[0])[1] as number;
   const cls = (flags.names ?? classNamesFor(units)).name(r.classIndex);
   const overlay = overlayHeatmap(input.original, r.heatmap);
-  const base = `${prefix}gradcam_${safeName(input.name.replace(/\.[^.]+$/, ''))}_${safeName(r.layer)}_class${r.classIndex}`;
+  const base = `${prefix}${safeName(method.replace('++', 'pp'))}_${safeName(input.name.replace(/\.[^.]+$/, ''))}_${safeName(r.layer)}_class${r.classIndex}`;
   const jpg = encodeJpeg(overlay, 95);
   const heat = { width: r.heatmap.width, height: r.heatmap.height, channels: 3 as const, data: applyColormapFloat(r.heatmap.data, JET) };
   const heatPng = encodePng(heat);
   const files = [await out.write(`${base}.jpg`, jpg), await out.write(`${base}_heatmap.png`, heatPng)];
   const section: ReportSection = {
-    heading: `Grad-CAM: ${input.name}`,
+    heading: `${title}: ${input.name}`,
     text: `class ${r.classIndex} (${cls.name}), ${r.score === 'prob' ? 'probability' : 'logit'} ${r.scoreValue.toFixed(4)}, layer ${r.layer}`,
     pictures: [
       { title: `${r.layer} heatmap (${r.heatmap.width}x${r.heatmap.height})`, bytes: heatPng, mime: 'image/png', width: 224 },
@@ -56,6 +86,7 @@ export async function gradCamPictures(model: Model, input: ModelInput, flags: Gr
     ],
   };
   const json = {
+    ...(method !== 'gradcam' ? { method } : {}),
     layer: r.layer,
     class: { index: r.classIndex, id: cls.id, name: cls.name },
     score: r.score,
@@ -69,11 +100,15 @@ export async function gradCamPictures(model: Model, input: ModelInput, flags: Gr
 
 export async function gradcamCommand(modelPath: string, imagePath: string, f: CommonFlags & GradCamFlags & { preprocess?: string; top: number; labels?: string }): Promise<CommandResult> {
   if (!(Number.isInteger(f.top) && f.top >= 1)) throw new UsageError(`--top must be a whole number of at least 1; got ${f.top}`);
+  if (f.method !== undefined) checkMethodUsage(f.method);
   const out = await OutputDir.prepare(f.out);
-  const model = await openModel(modelPath, f);
+  let weights: Map<string, WeightArray[]> | undefined;
+  let model: Model;
+  if (f.method === 'ablationcam') ({ model, weights } = await (await import('./explain.ts')).openModelWithWeights(modelPath, f));
+  else model = await openModel(modelPath, f);
   try {
     const names = await loadLabels(model, f.labels);
-    f = { ...f, names };
+    f = { ...f, names, weights };
     const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
     const preds: Prediction[] = await topPredictions(model, input.tensor, f.top, names);
     // the top class is already known: gradCam need not run the forward pass again to find it
@@ -81,7 +116,7 @@ export async function gradcamCommand(modelPath: string, imagePath: string, f: Co
     input.tensor.dispose();
     const report = await out.write(
       'report.html',
-      renderReport({ title: `Grad-CAM on ${model.name}`, subtitle: `backend ${f.backend}`, summary: model.summary(), predictions: [{ image: input.name, top: preds }], sections: [g.section] }),
+      renderReport({ title: `${METHOD_TITLES[(f.method ?? 'gradcam') as 'gradcam']} on ${model.name}`, subtitle: `backend ${f.backend}`, summary: model.summary(), predictions: [{ image: input.name, top: preds }], sections: [g.section] }),
     );
     await out.commit();
     return {
@@ -89,7 +124,7 @@ export async function gradcamCommand(modelPath: string, imagePath: string, f: Co
       text: [
         `${input.name} -> ${model.name}:`,
         ...predictionLines(preds),
-        `Grad-CAM of class ${g.result.classIndex} (${g.cls.name}) at ${g.result.layer}, ${g.result.heatmap.height}x${g.result.heatmap.width}`,
+        `${METHOD_TITLES[(f.method ?? 'gradcam') as 'gradcam']} of class ${g.result.classIndex} (${g.cls.name}) at ${g.result.layer}, ${g.result.heatmap.height}x${g.result.heatmap.width}`,
         `report: ${report}`,
       ],
     };
