@@ -77,7 +77,7 @@ const CONFIGS: ConfigCase[] = [
   { file: 'Xception__monkeypox.json', published: 22_964_777, size: 32, forwardTol: 1e-5, gradTol: 1e-5 }, // measured 2.3e-6, 1.8e-6
   { file: 'InceptionV3__nsfwjs.json', published: 22_360_869, size: 75, headPools: { average_pooling2d_10: 1 }, forwardTol: 1e-5, gradTol: 1e-5 }, // measured 1.5e-6, 9.2e-7
   { file: 'NASNetMobile__clientsideml.json', published: 4_829_881, size: 32, forwardTol: 1e-5, gradTol: 1e-5 }, // measured 1.7e-6, 9.3e-7
-  { file: 'VGG16__andreyklimkin.json', published: 138_357_544, size: 32, forwardTol: 1e-5, gradTol: 1e-5 }, // measured 9.0e-7, 1.8e-6
+  { file: 'VGG16__andreyklimkin.json', published: 138_357_544, size: 32, forwardTol: 1e-5, gradTol: 1e-5 }, // measured 3.1e-7, 1.8e-6
 ];
 
 /** The config with every batch input shape set to size x size, and the named fixed windows to n x n. */
