@@ -253,7 +253,9 @@ export async function main(argv: string[]): Promise<number> {
     else console.log(result.text.join('\n'));
     return 0;
   } catch (e) {
-    const msg = (e as Error).message;
+    // one line, whatever the file held: line breaks and other control characters from a
+    // damaged name or JSON excerpt are shown escaped
+    const msg = (e as Error).message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
     if (json) process.stdout.write(`${JSON.stringify({ command: name, error: msg })}\n`);
     console.error(`convscope ${name}: ${msg}`);
     if (process.env.CONVSCOPE_DEBUG) console.error((e as Error).stack);

@@ -251,3 +251,16 @@ describe('a result that goes non-finite names the layer it starts at', () => {
     model.dispose();
   });
 });
+
+describe('HDF5 files that would make the library loop', () => {
+  it('a global heap with its reserved bytes set and an object size that overruns it is refused up front', async () => {
+    // found by npm run fuzz (seed 1, case 2971): HDF5 ignores the reserved bytes and then loops on the bad size
+    const b = new Uint8Array(fs.readFileSync(kerasFixture('keras2_functional_12net.h5')));
+    expect(String.fromCharCode(...b.subarray(2048, 2052))).toBe('GCOL');
+    b[2054] = 0xb0; // reserved
+    new DataView(b.buffer).setUint32(6800 + 8, 126, true); // object 4: 10 -> 126 bytes
+    const p = path.join(tmp, 'looping_heap.h5');
+    fs.writeFileSync(p, b);
+    expect((await failure(readModelFile(p))).message).toMatch(/looping_heap\.h5: corrupt HDF5 file \(damaged global heap at byte 2048\)/);
+  });
+});

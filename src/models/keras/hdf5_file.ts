@@ -216,7 +216,8 @@ function checkGlobalHeaps(
       if (bytes[i + 1] !== 0x43 || bytes[i + 2] !== 0x4f || bytes[i + 3] !== 0x4c) continue; // "GCOL"
       const start = offset + i;
       const head = reader.read(start, hdr);
-      if (head.length < hdr || head[4] !== 1 || head[5] !== 0 || head[6] !== 0 || head[7] !== 0) continue;
+      // version 1; HDF5 ignores the three reserved bytes, so a damaged file may have them set
+      if (head.length < hdr || head[4] !== 1) continue;
       const size = readLength(head, 8, L);
       if (size < 4096 || start + size > reader.size) continue;
       const c = reader.read(start, size);
