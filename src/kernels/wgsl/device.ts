@@ -41,6 +41,7 @@ async function getGpu(o: DeviceOptions): Promise<{ gpu: GPU; runtime: string }> 
     return { gpu: nav.gpu, runtime: 'browser' };
   }
   if (!dawnGpu) {
+    throttleDawnPolling();
     const mod = 'webgpu';
     const { create, globals } = await import(/* @vite-ignore */ mod);
     Object.assign(globalThis, globals);
@@ -48,6 +49,48 @@ async function getGpu(o: DeviceOptions): Promise<{ gpu: GPU; runtime: string }> 
     dawnGpu = create(flags) as GPU;
   }
   return { gpu: dawnGpu, runtime: 'node (dawn)' };
+}
+
+/**
+ * Dawn's Node binding waits for GPU work (onSubmittedWorkDone, mapAsync, and every other
+ * promise it returns) by re-arming a native callback with setImmediate until the work is
+ * done: a busy loop on the JavaScript thread for as long as the GPU runs. With a software
+ * driver that thread competes with the driver's own threads for the same cores (lavapipe
+ * runs kernels on every core and compiles shaders on its queue thread), and measured on
+ * the 2-core CI machine a 3-conv batch took 2.2-2.8 s with the loop and 1.2-1.5 s without
+ * it; a 16x4 subgroup pipeline's first dispatch (its LLVM compile) 8.4-15 s against 4.4-6.5 s.
+ *
+ * So, in Node only, a native callback that keeps re-arming itself is moved to a 1 ms timer
+ * once its chain has lasted 3 ms: short waits still return at once, long ones poll a
+ * thousand times a second instead of spinning. Callbacks from JavaScript (ordinary
+ * setImmediate users, bound functions included) are never touched. CONVSCOPE_DAWN_SPIN=1
+ * turns this off.
+ */
+function throttleDawnPolling(): void {
+  const g = globalThis as unknown as { setImmediate?: (fn: (...a: unknown[]) => void, ...a: unknown[]) => unknown; clearImmediate?: (h: unknown) => void };
+  if (typeof process === 'undefined' || process.env?.CONVSCOPE_DAWN_SPIN === '1' || !g.setImmediate || (g.setImmediate as { convscope?: boolean }).convscope) return;
+  const plainSet = g.setImmediate;
+  const plainClear = g.clearImmediate!;
+  const timers = new WeakSet<object>();
+  const source = Function.prototype.toString;
+  let chainStart = 0;
+  let last = -Infinity;
+  const throttled = (fn: (...a: unknown[]) => void, ...args: unknown[]): unknown => {
+    if (typeof fn === 'function' && !fn.name && source.call(fn).includes('[native code]')) {
+      const now = performance.now();
+      if (now - last > 2) chainStart = now;
+      last = now;
+      if (now - chainStart > 3) {
+        const t = setTimeout(fn, 1, ...args);
+        timers.add(t);
+        return t;
+      }
+    }
+    return plainSet(fn, ...args);
+  };
+  (throttled as { convscope?: boolean }).convscope = true;
+  g.setImmediate = throttled;
+  g.clearImmediate = (h: unknown) => (h && typeof h === 'object' && timers.has(h) ? clearTimeout(h as ReturnType<typeof setTimeout>) : plainClear(h));
 }
 
 /** The adapter's Dawn GPU object, for peers (tfjs-webgpu) that must share it. */
