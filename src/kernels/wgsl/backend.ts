@@ -12,6 +12,8 @@ export interface GpuBuffer extends DataHandle {
 export interface Dispatch {
   /** Pipelines are cached by this key; it must identify the source uniquely. */
   key: string;
+  /** What profiles and the tuner call this dispatch (kernel and shape); the key if omitted. */
+  label?: string;
   source: () => string;
   /** Read-only storage buffers, bound at 0..n-1 of group 0. */
   inputs: GPUBuffer[];
@@ -166,7 +168,7 @@ export class WebGPUBackend implements Backend {
     const limit = this.limits.maxStorageBufferBindingSize;
     d.inputs.forEach((b, i) => {
       const bound = d.inputRanges?.[i]?.size ?? b.size;
-      if (bound > limit) throw new Error(`webgpu: ${d.key.split(':')[0]} would bind ${bound} bytes, over this adapter's storage binding limit of ${limit}`);
+      if (bound > limit) throw new Error(`webgpu: ${(d.label ?? d.key).split(':')[0]} would bind ${bound} bytes, over this adapter's storage binding limit of ${limit}`);
     });
     const entries: GPUBindGroupEntry[] = d.inputs.map((buffer, i) => ({ binding: i, resource: { buffer, ...d.inputRanges?.[i] } }));
     entries.push({ binding: d.inputs.length, resource: { buffer: d.output, size: d.outputBytes } });
@@ -188,7 +190,7 @@ export class WebGPUBackend implements Backend {
       : this.encoder.beginComputePass();
     if (this.profiling) {
       this.profiling.used += 2;
-      this.profiling.labels.push(d.key);
+      this.profiling.labels.push(d.label ?? d.key);
     }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);

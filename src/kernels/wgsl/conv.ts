@@ -2,9 +2,9 @@ import { type ConvAttrs, convGeometry, type WindowGeometry } from '../../engine/
 import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
 import { dispatchGemm, type GemmSpec } from './gemm.ts';
-import { dispatchTapGemm, type TapGemmSpec } from './tap_gemm.ts';
+import { dispatchTapGemm, type TapEpilogue, type TapGemmSpec } from './tap_gemm.ts';
 import { usesTapGemm } from './tuning.ts';
-import { bindings, bufferOf, entry1d, newOutput, WG } from './program.ts';
+import { bindings, bufferOf, divMagic, entry1d, newOutput, packParams, UDIV_WGSL, WG } from './program.ts';
 
 /**
  * Convolution as implicit GEMM (NHWC activations, HWIO filters):
@@ -39,14 +39,8 @@ function forwardSpec(g: WindowGeometry): TapGemmSpec {
   return {
     M: g.batch * g.outH * g.outW,
     N: g.outC,
-    taps: g.kH * g.kW,
     L: g.inC,
-    prelude: geometryConsts(g),
-    rowBase: `let ky = t / KW; let kx = t % KW;
-    let ox = m % OW; let oy = (m / OW) % OH; let n = m / (OW * OH);
-    let iy = i32(oy * SH + ky * DH) - PT; let ix = i32(ox * SW + kx * DW) - PL;
-    if (iy < 0 || ix < 0 || iy >= i32(IH) || ix >= i32(IW)) { return -1; }
-    return i32(((n * IH + u32(iy)) * IW + u32(ix)) * IC);`,
+    rows: { RH: g.outH, RW: g.outW, IH: g.inH, IW: g.inW, PIX: g.inC, AOFF: 0, SY: g.strideH, SX: g.strideW, PY: g.padTop, PX: g.padLeft, KH: g.kH, KW: g.kW, DY: g.dilH, DX: g.dilW },
   };
 }
 
@@ -64,11 +58,18 @@ function forwardGemmSpec(g: WindowGeometry): GemmSpec {
   };
 }
 
-function dispatchForward(backend: WebGPUBackend, g: WindowGeometry, inputs: GPUBuffer[], out: GPUBuffer, bytes: number, store?: string, variant = ''): void {
+function dispatchForward(backend: WebGPUBackend, g: WindowGeometry, inputs: GPUBuffer[], out: GPUBuffer, bytes: number, epilogue: TapEpilogue = 'none'): void {
   const k = key('conv2d', g);
-  if (usesTapGemm(k)) dispatchTapGemm(backend, k, { ...forwardSpec(g), store }, inputs, out, bytes, variant);
-  else dispatchGemm(backend, k + (variant ? `+${variant}` : ''), { ...forwardGemmSpec(g), store }, inputs, out, bytes);
+  const variant = epilogue === 'none' ? '' : epilogue === 'bias' ? 'bias' : 'relu';
+  if (usesTapGemm(k)) dispatchTapGemm(backend, k, { ...forwardSpec(g), epilogue }, inputs, out, bytes, variant);
+  else dispatchGemm(backend, k + (variant ? `+${variant}` : ''), { ...forwardGemmSpec(g), store: EPILOGUE_STORES[epilogue] }, inputs, out, bytes);
 }
+
+const EPILOGUE_STORES: Record<TapEpilogue, string | undefined> = {
+  none: undefined,
+  bias: 'out[m * N + n] = v + in2[n];',
+  biasRelu: 'let z = v + in2[n]; out[m * N + n] = select(0.0, z, z > 0.0);',
+};
 
 registerKernel('conv2d', 'webgpu', ({ x, filter }, a, backend) => {
   const g = convGeometry(x.shape, filter.shape, a as unknown as ConvAttrs, 'conv2d');
@@ -84,9 +85,8 @@ registerKernel('fusedConv2d', 'webgpu', ({ x, filter, bias }, a, backend) => {
   const { out, buf, size, bytes } = newOutput(backend, [g.batch, g.outH, g.outW, g.outC]);
   if (size === 0) return out;
   const relu = a.activation === 'relu';
-  const store = `let z = v + in2[n]; out[m * N + n] = ${relu ? 'select(0.0, z, z > 0.0)' : 'z'};`;
   // conv2d's tile table entry serves the fused kernel too: the GEMM is the same
-  dispatchForward(backend as WebGPUBackend, g, [bufferOf(x), bufferOf(filter), bufferOf(bias)], buf, bytes, store, relu ? 'relu' : 'bias');
+  dispatchForward(backend as WebGPUBackend, g, [bufferOf(x), bufferOf(filter), bufferOf(bias)], buf, bytes, relu ? 'biasRelu' : 'bias');
   return out;
 });
 
@@ -96,29 +96,29 @@ registerKernel('fusedConv2d', 'webgpu', ({ x, filter, bias }, a, backend) => {
  * work on the 3 in 4 taps that contribute nothing (the GEMM form would multiply them
  * by zero). Stride 1 uses the tap GEMM below.
  */
-function backpropInputDirect(g: WindowGeometry, masked: boolean): string {
+function backpropInputDirect(masked: boolean): string {
   const dyAt = masked ? 'select(0.0, in0[dyBase + f], in2[dyBase + f] > 0.0)' : 'in0[dyBase + f]';
-  return `const IH = ${g.inH}i; const IW = ${g.inW}i; const IC = ${g.inC}u;
-const OH = ${g.outH}i; const OW = ${g.outW}i; const OC = ${g.outC}u;
-const KH = ${g.kH}i; const KW = ${g.kW}i; const SH = ${g.strideH}i; const SW = ${g.strideW}i;
-const DH = ${g.dilH}i; const DW = ${g.dilW}i; const PT = ${g.padTop}i; const PL = ${g.padLeft}i;
+  return `${UDIV_WGSL}
 ${entry1d(WG)}
   if (gid >= arrayLength(&out)) { return; }
-  let c = gid % IC;
-  let pix = gid / IC;
-  let ix = i32(pix % u32(IW));
-  let iy = i32((pix / u32(IW)) % u32(IH));
-  let n = pix / u32(IW * IH);
+  let IH = i32(P(0u)); let IW = i32(P(1u)); let IC = P(2u); let OH = i32(P(3u)); let OW = i32(P(4u)); let OC = P(5u);
+  let KH = i32(P(6u)); let KW = i32(P(7u)); let SH = P(8u); let SW = P(9u); let DH = i32(P(10u)); let DW = i32(P(11u));
+  let PT = i32(P(12u)); let PL = i32(P(13u));
+  let pix = udiv(gid, P(14u), P(15u)); let c = gid - pix * IC;
+  let r = udiv(pix, P(16u), P(17u)); let ix = i32(pix - r * u32(IW));
+  let n = udiv(r, P(18u), P(19u)); let iy = i32(r - n * u32(IH));
   var acc = 0.0;
   for (var ky = 0i; ky < KH; ky++) {
     let ty = iy + PT - ky * DH;
-    if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
-    let oy = ty / SH;
+    if (ty < 0) { continue; }
+    let oy = udiv(u32(ty), P(20u), P(21u));
+    if (oy * SH != u32(ty) || i32(oy) >= OH) { continue; }
     for (var kx = 0i; kx < KW; kx++) {
       let tx = ix + PL - kx * DW;
-      if (tx < 0 || tx % SW != 0 || tx / SW >= OW) { continue; }
-      let ox = tx / SW;
-      let dyBase = ((n * u32(OH) + u32(oy)) * u32(OW) + u32(ox)) * OC;
+      if (tx < 0) { continue; }
+      let ox = udiv(u32(tx), P(22u), P(23u));
+      if (ox * SW != u32(tx) || i32(ox) >= OW) { continue; }
+      let dyBase = ((n * u32(OH) + oy) * u32(OW) + ox) * OC;
       let wBase = ((u32(ky) * u32(KW) + u32(kx)) * IC + c) * OC;
       for (var f = 0u; f < OC; f++) { acc += ${dyAt} * in1[wBase + f]; }
     }
@@ -126,6 +126,9 @@ ${entry1d(WG)}
   out[gid] = acc;
 }`;
 }
+
+const directParams = (g: WindowGeometry) =>
+  packParams([g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.kH, g.kW, g.strideH, g.strideW, g.dilH, g.dilW, g.padTop, g.padLeft, ...[g.inC, g.inW, g.inH, g.strideH, g.strideW].flatMap(divMagic)]);
 
 // dx[q=(n,iy,ix), c] = sum over (ky,kx,f) of dy[n, oy, ox, f] * w[ky, kx, c, f]
 // where oy = (iy + PT - ky*DH) / SH must be a whole number inside the output (same for x).
@@ -140,8 +143,10 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
   const suffix = mask ? '+relu' : '';
   if (g.strideH > 1 || g.strideW > 1) {
     (backend as WebGPUBackend).dispatch({
-      key: key('conv2dBackpropInput-direct', g) + suffix,
-      source: () => `${bindings(2 + maskInput.length)}\n${backpropInputDirect(g, !!mask)}`,
+      key: `conv2dBackpropInput-direct${suffix}`,
+      label: key('conv2dBackpropInput-direct', g) + suffix,
+      source: () => `${bindings(2 + maskInput.length, 24)}\n${backpropInputDirect(!!mask)}`,
+      uniforms: directParams(g),
       inputs: [bufferOf(dy), bufferOf(filter), ...maskInput],
       output: buf,
       outputBytes: bytes,
@@ -177,8 +182,10 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
   const wT = gpu.allocate(g.kH * g.kW * g.inC * g.outC);
   try {
     gpu.dispatch({
-      key: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
-      source: () => `${bindings(1)}\n${filterTranspose(g)}`,
+      key: 'filterTranspose',
+      label: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
+      source: () => `${bindings(1, 6)}\n${FILTER_TRANSPOSE}`,
+      uniforms: packParams([g.inC, g.outC, ...divMagic(g.inC), ...divMagic(g.outC)]),
       inputs: [bufferOf(filter)],
       output: wT.buffer,
       outputBytes: wT.size * 4,
@@ -187,14 +194,9 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
     const spec: TapGemmSpec = {
       M: g.batch * g.inH * g.inW,
       N: g.inC,
-      taps: g.kH * g.kW,
       L: g.outC,
-      prelude: geometryConsts(g),
-      rowBase: `let ky = t / KW; let kx = t % KW;
-    let ix = m % IW; let iy = (m / IW) % IH; let n = m / (IW * IH);
-    let oy = i32(iy) + PT - i32(ky * DH); let ox = i32(ix) + PL - i32(kx * DW);
-    if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return -1; }
-    return i32(((n * OH + u32(oy)) * OW + u32(ox)) * OC);`,
+      // row (n, iy, ix) reads dy at (iy + PT - ky*DH, ix + PL - kx*DW)
+      rows: { RH: g.inH, RW: g.inW, IH: g.outH, IW: g.outW, PIX: g.outC, AOFF: 0, SY: 1, SX: 1, PY: -g.padTop, PX: -g.padLeft, KH: g.kH, KW: g.kW, DY: -g.dilH, DX: -g.dilW },
       maskA: !!mask,
     };
     dispatchTapGemm(gpu, k, spec, [bufferOf(dy), wT.buffer, ...maskInput], buf, bytes, variant);
@@ -204,15 +206,15 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
   return out;
 });
 
-/** wT[t, f, c] = w[t, c, f] for each tap t of an HWIO filter. */
-function filterTranspose(g: WindowGeometry): string {
-  return `const IC = ${g.inC}u; const OC = ${g.outC}u;
+/** wT[t, f, c] = w[t, c, f] for each tap t of an HWIO filter (IC, OC in the uniforms). */
+const FILTER_TRANSPOSE = `${UDIV_WGSL}
 ${entry1d(WG)}
   if (gid >= arrayLength(&out)) { return; }
-  let c = gid % IC; let f = (gid / IC) % OC; let t = gid / (IC * OC);
+  let IC = P(0u); let OC = P(1u);
+  let q = udiv(gid, P(2u), P(3u)); let c = gid - q * IC;
+  let t = udiv(q, P(4u), P(5u)); let f = q - t * OC;
   out[gid] = in0[(t * IC + c) * OC + f];
 }`;
-}
 
 // dw[k=(ky,kx,c), f] = sum over p=(n,oy,ox) of im2col(x)[p, k] * dy[p, f]
 registerKernel('conv2dBackpropFilter', 'webgpu', ({ x, dy }, a, backend) => {

@@ -3,7 +3,7 @@ import { broadcastShapes, sameShape } from '../../engine/shape.ts';
 import type { UnaryOp, BinaryOp } from '../../engine/ops/elementwise.ts';
 import type { WebGPUBackend } from './backend.ts';
 import { ERF_WGSL } from './erf.ts';
-import { bindings, bufferOf, checkRank, entry1d, MAX_RANK, newOutput, packParams, padShape, paddedStrides, WG } from './program.ts';
+import { bindings, bufferOf, checkRank, divMagic, entry1d, MAX_RANK, newOutput, packParams, padShape, paddedStrides, UDIV_WGSL, WG } from './program.ts';
 
 /** Elementwise kernels: one thread per output element; broadcasting by per-axis strides. */
 
@@ -149,12 +149,15 @@ registerKernel('biasAdd', F, ({ x, bias }, _a, backend) => {
   if (size === 0) return out;
   const C = bias.shape[0];
   (backend as WebGPUBackend).dispatch({
-    key: `biasAdd:${C}`,
-    source: () => `${bindings(2)}
+    key: 'biasAdd',
+    label: `biasAdd:${C}`,
+    source: () => `${bindings(2, 3)}
+${UDIV_WGSL}
 ${entry1d(WG)}
   if (gid >= arrayLength(&out)) { return; }
-  out[gid] = in0[gid] + in1[gid % ${C}u];
+  out[gid] = in0[gid] + in1[gid - udiv(gid, P(1u), P(2u)) * P(0u)];
 }`,
+    uniforms: packParams([C, ...divMagic(C)]),
     inputs: [bufferOf(x), bufferOf(bias)],
     output: buf,
     outputBytes: bytes,

@@ -2,7 +2,7 @@ import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
 import { dispatchGemm, type GemmSpec } from './gemm.ts';
 import { bufferOf, newOutput } from './program.ts';
-import { dispatchTapGemm, type TapGemmSpec } from './tap_gemm.ts';
+import { denseRows, dispatchTapGemm, type TapGemmSpec } from './tap_gemm.ts';
 import { usesTapGemm } from './tuning.ts';
 
 /**
@@ -59,7 +59,7 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
     if (tap && !tA && tB && M === 1) {
       // one row times Bᵀ (the input gradient of a Dense layer): C ᵀ = B aᵀ, a tap GEMM whose rows
       // are this block's rows of B (read once each, shared across the subgroup) and whose one column is a
-      const dot: TapGemmSpec = { M: rows, N: 1, taps: 1, L: K, rowBase: `return i32(m * ${K}u);`, store: `out[${r0}u + m] = v;` };
+      const dot: TapGemmSpec = { M: rows, N: 1, L: K, rows: denseRows(K), outStride: 1, outOffset: r0 };
       const swapped = ranges ? [ranges[1], undefined] : undefined;
       dispatchTapGemm(g, `matmul-dot:${keyParts.join(':')}`, dot, [bBuf, bufferOf(a)], buf, bytes, '', swapped);
       continue;
@@ -67,7 +67,7 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
     if (tap && !tA && !tB && M <= 4) {
       // a few rows of A times B (a Dense layer on one image): the tap GEMM with one "tap" that
       // runs along this block's K, each thread reading its own columns of B once
-      const row: TapGemmSpec = { M, N, taps: 1, L: rows, rowBase: `return i32(m * ${K}u + ${r0}u);`, store: spec.store };
+      const row: TapGemmSpec = { M, N, L: rows, rows: denseRows(K, r0), accumulate: !first };
       dispatchTapGemm(g, `matmul-rows:${keyParts.join(':')}`, row, [bufferOf(a), bBuf], buf, bytes, '', ranges);
       continue;
     }

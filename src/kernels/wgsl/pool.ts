@@ -1,26 +1,49 @@
 import { type PoolAttrs, poolGeometry, type WindowGeometry } from '../../engine/conv_geometry.ts';
 import { registerKernel, type KernelInput } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
-import { bindings, bufferOf, entry1d, newOutput, WG } from './program.ts';
+import { bindings, bufferOf, divMagic, entry1d, newOutput, packParams, UDIV_WGSL, WG } from './program.ts';
 
 /**
  * Pooling, one thread per output element forward. The backward kernels gather:
  * one thread per input cell visits the few windows that contain it, so no two
- * threads write the same cell and no atomics are needed.
+ * threads write the same cell and no atomics are needed. Sizes, window, strides and
+ * padding are uniforms: one pipeline per op serves every pooling layer.
  */
 
-function consts(g: WindowGeometry, withArgmax: boolean): string {
-  return `const IH = ${g.inH}i; const IW = ${g.inW}i; const C = ${g.inC}u;
-const OH = ${g.outH}i; const OW = ${g.outW}i;
-const KH = ${g.kH}i; const KW = ${g.kW}i; const SH = ${g.strideH}i; const SW = ${g.strideW}i;
-const PT = ${g.padTop}i; const PL = ${g.padLeft}i;
+// uniform words: 0 IH, 1 IW, 2 C, 3 OH, 4 OW, 5 KH, 6 KW, 7 SH, 8 SW, 9 PT, 10 PL, then division
+// magic for 11 C, 13 the thread grid's W, 15 its H (the output's forward, the input's backward), 17 SH, 19 SW
+const UNIFORMS = 21;
+function params(g: WindowGeometry, backward: boolean): ArrayBuffer {
+  const [H, W] = backward ? [g.inH, g.inW] : [g.outH, g.outW];
+  return packParams([g.inH, g.inW, g.inC, g.outH, g.outW, g.kH, g.kW, g.strideH, g.strideW, g.padTop, g.padLeft, ...[g.inC, W, H, g.strideH, g.strideW].flatMap(divMagic)]);
+}
+
+function consts(withArgmax: boolean): string {
+  return `fn IH() -> i32 { return i32(P(0u)); }
+fn IW() -> i32 { return i32(P(1u)); }
+fn C() -> u32 { return P(2u); }
+fn OH() -> i32 { return i32(P(3u)); }
+fn OW() -> i32 { return i32(P(4u)); }
+fn KH() -> i32 { return i32(P(5u)); }
+fn KW() -> i32 { return i32(P(6u)); }
+fn SH() -> i32 { return i32(P(7u)); }
+fn SW() -> i32 { return i32(P(8u)); }
+fn PT() -> i32 { return i32(P(9u)); }
+fn PL() -> i32 { return i32(P(10u)); }
+${UDIV_WGSL}
+fn divC(n: u32) -> u32 { return udiv(n, P(11u), P(12u)); }
+fn divW(n: u32) -> u32 { return udiv(n, P(13u), P(14u)); }
+fn divH(n: u32) -> u32 { return udiv(n, P(15u), P(16u)); }
+// max(0, a / SH) and max(0, a / SW) for signed a
+fn divSH0(a: i32) -> i32 { return select(0i, i32(udiv(u32(a), P(17u), P(18u))), a > 0); }
+fn divSW0(a: i32) -> i32 { return select(0i, i32(udiv(u32(a), P(19u), P(20u))), a > 0); }
 // flat index of output cell (n, oy, ox, c)
-fn outIndex(n: u32, oy: i32, ox: i32, c: u32) -> u32 { return ((n * u32(OH) + u32(oy)) * u32(OW) + u32(ox)) * C + c; }
-fn inIndex(n: u32, iy: i32, ix: i32, c: u32) -> u32 { return ((n * u32(IH) + u32(iy)) * u32(IW) + u32(ix)) * C + c; }
+fn outIndex(n: u32, oy: i32, ox: i32, c: u32) -> u32 { return ((n * u32(OH()) + u32(oy)) * u32(OW()) + u32(ox)) * C() + c; }
+fn inIndex(n: u32, iy: i32, ix: i32, c: u32) -> u32 { return ((n * u32(IH()) + u32(iy)) * u32(IW()) + u32(ix)) * C() + c; }
 // the window of output (oy, ox), clipped to the image: rows [y0, y1), cols [x0, x1)
 fn window(oy: i32, ox: i32) -> vec4<i32> {
-  let y = oy * SH - PT; let x = ox * SW - PL;
-  return vec4<i32>(max(y, 0), min(y + KH, IH), max(x, 0), min(x + KW, IW));
+  let y = oy * SH() - PT(); let x = ox * SW() - PL();
+  return vec4<i32>(max(y, 0), min(y + KH(), IH()), max(x, 0), min(x + KW(), IW()));
 }
 ${withArgmax ? ARGMAX : ''}`;
 }
@@ -40,12 +63,12 @@ const ARGMAX = `fn argmaxOf(n: u32, oy: i32, ox: i32, c: u32) -> u32 {
 }`;
 
 /** Decomposes gid over an NHWC shape of spatial size (H, W) into n, y, x, c. */
-const decompose = (H: string, W: string) => `let c = gid % C; let s = gid / C;
-  let px = i32(s % u32(${W})); let py = i32((s / u32(${W})) % u32(${H})); let n = s / (u32(${W}) * u32(${H}));`;
+const decompose = (H: string, W: string) => `let s = divC(gid); let c = gid - s * C();
+  let sw = divW(s); let px = i32(s - sw * u32(${W}())); let n = divH(sw); let py = i32(sw - n * u32(${H}()));`;
 
 // The ranges of output rows/cols whose windows contain input cell (py, px).
-const coveringWindows = `let oy0 = max(0, (py + PT - KH + SH) / SH); let oy1 = min(OH - 1, (py + PT) / SH);
-  let ox0 = max(0, (px + PL - KW + SW) / SW); let ox1 = min(OW - 1, (px + PL) / SW);`;
+const coveringWindows = `let oy0 = divSH0(py + PT() - KH() + SH()); let oy1 = min(OH() - 1, divSH0(py + PT()));
+  let ox0 = divSW0(px + PL() - KW() + SW()); let ox1 = min(OW() - 1, divSW0(px + PL()));`;
 
 const BODIES = {
   maxPool: `${decompose('OH', 'OW')}
@@ -86,9 +109,10 @@ function run(op: keyof typeof BODIES, inputs: KernelInput[], xShape: readonly nu
   const { out, buf, size, bytes } = newOutput(backend, outShapeOf(g));
   if (size === 0) return out;
   (backend as WebGPUBackend).dispatch({
-    key: `${op}:${[g.batch, g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.padTop, g.padLeft].join(',')}`,
-    source: () => `${bindings(inputs.length)}
-${consts(g, op === 'maxPoolBackward')}
+    key: op,
+    label: `${op}:${[g.batch, g.inH, g.inW, g.inC, g.kH, g.kW, g.strideH, g.strideW, g.padTop, g.padLeft].join(',')}`,
+    source: () => `${bindings(inputs.length, UNIFORMS)}
+${consts(op === 'maxPoolBackward')}
 ${entry1d(WG)}
   if (gid >= arrayLength(&out)) { return; }
   ${BODIES[op]}
@@ -96,6 +120,7 @@ ${entry1d(WG)}
     inputs: inputs.map(bufferOf),
     output: buf,
     outputBytes: bytes,
+    uniforms: params(g, op.endsWith('Backward')),
     workgroups: Math.ceil(size / WG),
   });
   return out;

@@ -79,3 +79,28 @@ export function newOutput(backend: unknown, shape: number[]): { out: KernelOutpu
 }
 
 export const WG = 256;
+
+/**
+ * Division by a divisor known only at run time (a uniform), without a hardware divide:
+ * lavapipe turns a vector `n / d` into one scalar divide per lane, where division by a
+ * constant is a multiply and a shift. `divMagic(d)` gives two uniform words (m, shifts)
+ * for WGSL's `udiv(n, m, shifts)`, exact for every u32 n and d >= 1 (Granlund and
+ * Montgomery's round-up method, with the 32x32 -> 64-bit high product built from 16-bit halves).
+ */
+export function divMagic(d: number): [number, number] {
+  if (!(Number.isInteger(d) && d >= 1 && d < 2 ** 32)) throw new Error(`divMagic: divisor must be a u32 >= 1, got ${d}`);
+  const l = d === 1 ? 0 : Math.ceil(Math.log2(d)) + (2 ** Math.ceil(Math.log2(d)) < d ? 1 : 0);
+  const m = Number((((1n << 32n) * ((1n << BigInt(l)) - BigInt(d))) / BigInt(d) + 1n) & 0xffffffffn);
+  return [m, Math.min(l, 1) | (Math.max(l - 1, 0) << 8)];
+}
+
+export const UDIV_WGSL = `fn mulhi(a: u32, b: u32) -> u32 {
+  let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p01 = a0 * b1; let p10 = a1 * b0;
+  let mid = ((a0 * b0) >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+}
+fn udiv(n: u32, m: u32, shifts: u32) -> u32 {
+  let t = mulhi(m, n);
+  return (t + ((n - t) >> (shifts & 0xffu))) >> (shifts >> 8u);
+}`;

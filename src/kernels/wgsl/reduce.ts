@@ -1,6 +1,6 @@
 import { registerKernel, type KernelInput } from '../../engine/kernel_registry.ts';
 import type { WebGPUBackend } from './backend.ts';
-import { bindings, bufferOf, entry1d, newOutput, WG } from './program.ts';
+import { bindings, bufferOf, entry1d, newOutput, packParams, WG } from './program.ts';
 import { gather } from './shape.ts';
 
 /**
@@ -19,25 +19,28 @@ type ReduceOp = keyof typeof FOLD;
 
 const SHORT_ROW = 256;
 
-function rowSource(op: ReduceOp, rowLen: number): string {
+// the row length is a uniform (word 0): one pipeline per op and row kind serves every shape
+function rowSource(op: ReduceOp, short: boolean): string {
   const f = FOLD[op];
-  if (rowLen <= SHORT_ROW) {
-    return `${bindings(1)}
+  if (short) {
+    return `${bindings(1, 1)}
 ${entry1d(WG)}
   if (gid >= arrayLength(&out)) { return; }
+  let rowLen = P(0u);
   var acc = ${f.init};
-  for (var i = 0u; i < ${rowLen}u; i++) { acc = ${f.fold('acc', `in0[gid * ${rowLen}u + i]`)}; }
+  for (var i = 0u; i < rowLen; i++) { acc = ${f.fold('acc', 'in0[gid * rowLen + i]')}; }
   out[gid] = acc;
 }`;
   }
-  return `${bindings(1)}
+  return `${bindings(1, 1)}
 var<workgroup> part: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = wid.y * nwg.x + wid.x;
-  let base = row * ${rowLen}u;
+  let rowLen = P(0u);
+  let base = row * rowLen;
   var acc = ${f.init};
-  for (var i = lid; i < ${rowLen}u; i += ${WG}u) { acc = ${f.fold('acc', 'in0[base + i]')}; }
+  for (var i = lid; i < rowLen; i += ${WG}u) { acc = ${f.fold('acc', 'in0[base + i]')}; }
   part[lid] = acc;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
@@ -53,8 +56,10 @@ export function reduceRows(backend: WebGPUBackend, op: ReduceOp, x: GPUBuffer, r
   const { out, buf, size, bytes } = newOutput(backend, outShape);
   if (size === 0) return out;
   backend.dispatch({
-    key: `reduce:${op}:${rowLen}`,
-    source: () => rowSource(op, rowLen),
+    key: `reduce:${op}:${rowLen <= SHORT_ROW ? 'short' : 'long'}`,
+    label: `reduce:${op}:${rowLen}`,
+    source: () => rowSource(op, rowLen <= SHORT_ROW),
+    uniforms: packParams([rowLen]),
     inputs: [x],
     output: buf,
     outputBytes: bytes,
@@ -88,27 +93,29 @@ registerKernel('softmax', 'webgpu', ({ x }, _a, backend) => {
   const { out, buf, size, bytes } = newOutput(backend, [...x.shape]);
   if (size === 0) return out;
   // one workgroup per row: max, then sum of exp(x - max), then normalise
-  const source = () => `${bindings(1)}
+  // the row length n is a uniform: one pipeline for every softmax
+  const source = () => `${bindings(1, 1)}
 var<workgroup> part: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let base = (wid.y * nwg.x + wid.x) * ${n}u;
+  let n = P(0u);
+  let base = (wid.y * nwg.x + wid.x) * n;
   if (base >= arrayLength(&out)) { return; }
   var m = -3.4028234663852886e38;
-  for (var i = lid; i < ${n}u; i += ${WG}u) { m = max(m, in0[base + i]); }
+  for (var i = lid; i < n; i += ${WG}u) { m = max(m, in0[base + i]); }
   part[lid] = m;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s = s / 2u) { if (lid < s) { part[lid] = max(part[lid], part[lid + s]); } workgroupBarrier(); }
   let rowMax = part[0];
   workgroupBarrier();
   var t = 0.0;
-  for (var i = lid; i < ${n}u; i += ${WG}u) { let e = exp(in0[base + i] - rowMax); out[base + i] = e; t += e; }
+  for (var i = lid; i < n; i += ${WG}u) { let e = exp(in0[base + i] - rowMax); out[base + i] = e; t += e; }
   part[lid] = t;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s = s / 2u) { if (lid < s) { part[lid] += part[lid + s]; } workgroupBarrier(); }
   let total = part[0];
-  for (var i = lid; i < ${n}u; i += ${WG}u) { out[base + i] = out[base + i] / total; }
+  for (var i = lid; i < n; i += ${WG}u) { out[base + i] = out[base + i] / total; }
 }`;
-  (backend as WebGPUBackend).dispatch({ key: `softmax:${n}`, source, inputs: [bufferOf(x)], output: buf, outputBytes: bytes, workgroups: rows });
+  (backend as WebGPUBackend).dispatch({ key: 'softmax', label: `softmax:${n}`, source, inputs: [bufferOf(x)], output: buf, outputBytes: bytes, uniforms: packParams([n]), workgroups: rows });
   return out;
 });

@@ -1,7 +1,7 @@
 import { registerKernel, type KernelInput, type KernelOutput } from '../../engine/kernel_registry.ts';
 import { stridesOf } from '../../engine/shape.ts';
 import type { WebGPUBackend } from './backend.ts';
-import { bindings, bufferOf, checkRank, entry1d, MAX_RANK, newOutput, packParams, padShape, WG } from './program.ts';
+import { bindings, bufferOf, checkRank, divMagic, entry1d, MAX_RANK, newOutput, packParams, padShape, UDIV_WGSL, WG } from './program.ts';
 
 /**
  * Data movement: a strided gather serves transpose and slice (output coordinates map
@@ -110,12 +110,16 @@ registerKernel('concat', 'webgpu', (inputs, a, backend) => {
     const row = n / Math.max(1, outer);
     if (n > 0) {
       g.dispatch({
-        key: `concat:${row}:${outRow}:${offset}`,
-        source: () => `${bindings(1)}
+        key: 'concat',
+        label: `concat:${row}:${outRow}:${offset}`,
+        source: () => `${bindings(1, 6)}
+${UDIV_WGSL}
 ${entry1d(WG)}
-  if (gid >= ${n}u) { return; }
-  out[(gid / ${row}u) * ${outRow}u + ${offset}u + gid % ${row}u] = in0[gid];
+  if (gid >= P(0u)) { return; }
+  let r = udiv(gid, P(4u), P(5u));
+  out[r * P(2u) + P(3u) + gid - r * P(1u)] = in0[gid];
 }`,
+        uniforms: packParams([n, row, outRow, offset, ...divMagic(row)]),
         inputs: [bufferOf(t)],
         output: buf,
         workgroups: Math.ceil(n / WG),

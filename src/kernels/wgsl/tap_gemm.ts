@@ -1,17 +1,17 @@
 import type { WebGPUBackend } from './backend.ts';
-import { bindings } from './program.ts';
+import { bindings, packParams } from './program.ts';
 import { tunedTapDefault, tunedTapTiling } from './tuning.ts';
 
 /**
  * A register-tiled GEMM without workgroup memory, C[M,N] = A[M,K] B[K,N], for the
  * convolutions, whose K splits into `taps` runs of `L` consecutive values of A (one
- * filter tap over all input channels): row m of A at tap t is in0[rowBase(m, t) + c]
- * for c < L, or zero when the tap falls in the padding. B is row-major [K, N].
+ * filter tap over all input channels): row m of A at tap (ky, kx) is L consecutive
+ * floats of an NHWC image, or zero when the tap falls in the padding. B is row-major [K, N].
  *
  * A workgroup owns TM rows of C and WG x TN columns; thread x holds columns
  * x, x + WG, ... so neighbouring threads read neighbouring B values, and each B value
- * read serves TM rows. Row bases and padding tests are worked out once per tap, not
- * once per multiply, and no barrier is needed.
+ * read serves TM rows. Row origins are worked out once per thread and the padding test
+ * once per tap, not once per multiply, and no barrier is needed.
  *
  * With `subgroup` (WG = the subgroup size S, L a multiple of S) the A values are not
  * read by every thread: thread s reads channel c0 + s of each row and the others get
@@ -21,6 +21,12 @@ import { tunedTapDefault, tunedTapTiling } from './tuning.ts';
  * arithmetic is 8 lanes wide: there this kernel is 3.5x-5x faster than the
  * shared-memory tile of gemm.ts. The subgroup form is written out unrolled, since
  * lavapipe keeps private arrays indexed by loop counters in memory.
+ *
+ * Every size, stride, padding and offset is a uniform, so one pipeline per (tile,
+ * epilogue) serves every convolution and one-image dense layer that uses that tile:
+ * VGG16's 13 convolutions share 5. (Baking them in as constants, the first version,
+ * compiled one pipeline per layer shape, 4-12 s each on lavapipe with a cold shader
+ * cache, and was no faster warm: docs/kernels.md.)
  */
 
 export interface TapTiling {
@@ -34,20 +40,51 @@ export interface TapTiling {
   subgroup?: boolean;
 }
 
+/**
+ * Where the rows of A come from. Row m = (n, ry, rx) of an RH x RW grid starts at
+ * (y0, x0) = (ry*SY - PY, rx*SX - PX) of an IH x IW image whose pixels are PIX floats
+ * apart (from float AOFF); tap (ky, kx) of a KH x KW window reads its L floats at
+ * (y0 + ky*DY, x0 + kx*DX), or zeros outside the image. A dense matrix is the 1x1 case.
+ */
+export interface TapRows {
+  RH: number;
+  RW: number;
+  IH: number;
+  IW: number;
+  PIX: number;
+  AOFF: number;
+  SY: number;
+  SX: number;
+  PY: number;
+  PX: number;
+  KH: number;
+  KW: number;
+  DY: number;
+  DX: number;
+}
+
+/** Rows of a dense row-major matrix with `stride` floats per row, starting at column `offset`. */
+export function denseRows(stride: number, offset = 0): TapRows {
+  return { RH: 1, RW: 1, IH: 1, IW: 1, PIX: stride, AOFF: offset, SY: 0, SX: 0, PY: 0, PX: 0, KH: 1, KW: 1, DY: 0, DX: 0 };
+}
+
+export type TapEpilogue = 'none' | 'bias' | 'biasRelu';
+
 export interface TapGemmSpec {
   M: number;
   N: number;
-  taps: number;
-  /** Run of A per tap: K = taps * L. */
+  /** Run of A per tap: K = KH * KW * L. */
   L: number;
-  /** WGSL body of `fn rowBase(m: u32, t: u32) -> i32`: index in in0 of A[m, t*L], or -1 when that run is zero. */
-  rowBase: string;
-  /** Constants and functions rowBase needs. */
-  prelude?: string;
+  rows: TapRows;
   /** Fused ReLU backward: A[m, k] counts only where in2 at the same index is > 0 (in2 = the ReLU's output). */
   maskA?: boolean;
-  /** WGSL statement(s) storing accumulator `v` at row `m`, column `n`; defaults to out[m * N + n] = v. */
-  store?: string;
+  /** 'bias': out = v + in2[n]; 'biasRelu': max(v + in2[n], 0) (as select, so NaN becomes 0). */
+  epilogue?: TapEpilogue;
+  /** C[m, n] goes to out[m * outStride + outOffset + n]; default outStride = N, outOffset = 0. */
+  outStride?: number;
+  outOffset?: number;
+  /** Add to what out holds instead of overwriting it (a later K block of a blocked matmul). */
+  accumulate?: boolean;
   tiling?: TapTiling;
 }
 
@@ -68,7 +105,7 @@ export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefine
 }
 
 /** Whether a tile can run this GEMM on this device. */
-export function tapTilingFits(s: TapGemmSpec, t: TapTiling, subgroupSize: number | undefined): boolean {
+export function tapTilingFits(s: { L: number }, t: TapTiling, subgroupSize: number | undefined): boolean {
   return !t.subgroup || (t.WG === subgroupSize && s.L % t.WG === 0);
 }
 
@@ -86,49 +123,90 @@ function grid(s: TapGemmSpec, t: TapTiling): [number, number, number] {
 
 const range = (n: number) => [...Array(n).keys()];
 
-function header(s: TapGemmSpec, t: TapTiling, bindingDecls: string): string {
-  return `${t.subgroup ? 'enable subgroups;\n' : ''}${bindingDecls}
-const M = ${s.M}u;
-const N = ${s.N}u;
-const TAPS = ${s.taps}u;
-const L = ${s.L}u;
-${s.prelude ?? ''}
-fn rowBase(m: u32, t: u32) -> i32 { ${s.rowBase} }
-fn loadA(i: u32, live: bool) -> f32 { return select(0.0, in0[i], live${s.maskA ? ' && in2[i] > 0.0' : ''}); }`;
+/** Uniform words, in this order (signed values as two's complement). */
+const WORDS = ['M', 'N', 'L', 'KH', 'KW', 'RH', 'RW', 'IH', 'IW', 'PIX', 'AOFF', 'SY', 'SX', 'PY', 'PX', 'DY', 'DX', 'OSTRIDE', 'OOFF', 'ACC'] as const;
+const SIGNED = new Set(['IH', 'IW', 'PIX', 'AOFF', 'SY', 'SX', 'PY', 'PX', 'DY', 'DX']);
+
+export function tapParams(s: TapGemmSpec): ArrayBuffer {
+  const r = s.rows;
+  const v: Record<(typeof WORDS)[number], number> = {
+    M: s.M, N: s.N, L: s.L, ...r, OSTRIDE: s.outStride ?? s.N, OOFF: s.outOffset ?? 0, ACC: s.accumulate ? 1 : 0,
+  };
+  return packParams(WORDS.map((w) => v[w]));
 }
 
-function storeBlock(s: TapGemmSpec): string {
-  return s.store ?? 'out[m * N + n] = v;';
+function header(s: { maskA?: boolean }, t: TapTiling, nInputs: number): string {
+  const params = WORDS.map((w, i) => `let ${w} = ${SIGNED.has(w) ? `i32(P(${i}u))` : `P(${i}u)`};`).join(' ');
+  return `${t.subgroup ? 'enable subgroups;\n' : ''}${bindings(nInputs, WORDS.length)}
+fn loadA(i: u32, live: bool) -> f32 { return select(0.0, in0[i], live${s.maskA ? ' && in2[i] > 0.0' : ''}); }
+fn store(m: u32, n: u32, v: f32, OSTRIDE: u32, OOFF: u32, ACC: u32) {
+  let i = m * OSTRIDE + OOFF + n;
+  STORE
+}
+PARAMS ${params}`;
+}
+
+function storeStatement(e: TapEpilogue): string {
+  if (e === 'bias') return 'out[i] = v + in2[n];';
+  if (e === 'biasRelu') return 'let z = v + in2[n]; out[i] = select(0.0, z, z > 0.0);';
+  return 'if (ACC != 0u) { out[i] = out[i] + v; } else { out[i] = v; }';
+}
+
+/**
+ * The grid position (nb, ry, rx) of the tile's first row (two divisions per thread); each
+ * later row steps one to the right, wrapping into the next grid row and image, so a row
+ * costs a few selects instead of three divisions (and the compiler less code). Rows past
+ * M repeat the last one (they are computed, never stored).
+ */
+const FIRST_ROW = `let q0 = min(m0, M - 1u); let rq = q0 / RW; var rx = i32(q0 - rq * RW); var ry = i32(rq % RH); var nb = i32(rq / RH);`;
+const nextRow = (i: string) =>
+  `{ rx += select(0i, 1i, ${i} < M); let wx = rx == i32(RW); rx = select(rx, 0i, wx); ry += select(0i, 1i, wx); let wy = ry == i32(RH); ry = select(ry, 0i, wy); nb += select(0i, 1i, wy); }`;
+/** Origin (y0, x0) of the current row and the index of its first float in the image, b0. */
+function rowOrigin(i: string): string {
+  return `let y0${i} = ry * SY - PY; let x0${i} = rx * SX - PX; let b0${i} = ((nb * IH + y0${i}) * IW + x0${i}) * PIX + AOFF;`;
 }
 
 /** Loop form: accumulators in a private array (loops short enough to be unrolled by the compiler). */
-function loopSource(s: TapGemmSpec, t: TapTiling, bindingDecls: string): string {
+function loopSource(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
   const { TM, TN, WG } = t;
-  return `${header(s, t, bindingDecls)}
-
+  const [head, params] = header(s, t, nInputs).split('PARAMS ');
+  return `${head.replace('STORE', storeStatement(e))}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  ${params}
   let m0 = (wid.z * ${MAX_GRID}u + wid.y) * ${TM}u;
   let n0 = wid.x * ${TN * WG}u + lid.x;
   var col: array<u32, ${TN}>;
   for (var j = 0u; j < ${TN}u; j++) { col[j] = min(n0 + j * ${WG}u, N - 1u); }
+  var y0: array<i32, ${TM}>;
+  var x0: array<i32, ${TM}>;
+  var b0: array<i32, ${TM}>;
+  ${FIRST_ROW}
+  for (var i = 0u; i < ${TM}u; i++) {
+    if (i > 0u) ${nextRow('m0 + i')}
+    ${rowOrigin('r')}
+    y0[i] = y0r; x0[i] = x0r; b0[i] = b0r;
+  }
   var acc: array<f32, ${TM * TN}>;
-  for (var t = 0u; t < TAPS; t++) {
-    var base: array<u32, ${TM}>;
-    var live: array<bool, ${TM}>;
-    for (var i = 0u; i < ${TM}u; i++) {
-      let b = rowBase(min(m0 + i, M - 1u), t);
-      live[i] = b >= 0;
-      base[i] = u32(max(b, 0));
-    }
-    let brow = t * L * N;
-    for (var c = 0u; c < L; c++) {
-      var b: array<f32, ${TN}>;
-      for (var j = 0u; j < ${TN}u; j++) { b[j] = in1[brow + c * N + col[j]]; }
+  var brow = 0u;
+  for (var ky = 0i; ky < i32(KH); ky++) {
+    for (var kx = 0i; kx < i32(KW); kx++) {
+      let ty = ky * DY; let tx = kx * DX; let toff = (ty * IW + tx) * PIX;
+      var base: array<u32, ${TM}>;
+      var live: array<bool, ${TM}>;
       for (var i = 0u; i < ${TM}u; i++) {
-        let a = loadA(base[i] + c, live[i]);
-        for (var j = 0u; j < ${TN}u; j++) { acc[i * ${TN}u + j] += a * b[j]; }
+        live[i] = u32(y0[i] + ty) < u32(IH) && u32(x0[i] + tx) < u32(IW);
+        base[i] = u32(max(b0[i] + toff, 0));
       }
+      for (var c = 0u; c < L; c++) {
+        var b: array<f32, ${TN}>;
+        for (var j = 0u; j < ${TN}u; j++) { b[j] = in1[brow + c * N + col[j]]; }
+        for (var i = 0u; i < ${TM}u; i++) {
+          let a = loadA(base[i] + c, live[i]);
+          for (var j = 0u; j < ${TN}u; j++) { acc[i * ${TN}u + j] += a * b[j]; }
+        }
+      }
+      brow += L * N;
     }
   }
   for (var i = 0u; i < ${TM}u; i++) {
@@ -137,56 +215,69 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var j = 0u; j < ${TN}u; j++) {
       let n = n0 + j * ${WG}u;
       if (n >= N) { break; }
-      let v = acc[i * ${TN}u + j];
-      ${storeBlock(s)}
+      store(m, n, acc[i * ${TN}u + j], OSTRIDE, u32(OOFF), ACC);
     }
   }
 }`;
 }
 
 /** Subgroup form, written out: thread s reads channel c0 + s of every row, the subgroup shares them. */
-function subgroupSource(s: TapGemmSpec, t: TapTiling, bindingDecls: string): string {
+function subgroupSource(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
   const { TM, TN, WG } = t;
   const rows = range(TM);
   const cols = range(TN);
   const step = (cc: number) =>
     `{ ${cols.map((j) => `let b${j} = in1[brow + (c0 + ${cc}u) * N + col${j}];`).join(' ')}
         ${rows.map((i) => `{ let a = subgroupBroadcast(av${i}, ${cc}u); ${cols.map((j) => `acc${i}_${j} += a * b${j};`).join(' ')} }`).join('\n        ')} }`;
-  return `${header(s, t, bindingDecls)}
-
+  const [head, params] = header(s, t, nInputs).split('PARAMS ');
+  return `${head.replace('STORE', storeStatement(e))}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  ${params}
   let m0 = (wid.z * ${MAX_GRID}u + wid.y) * ${TM}u;
   let n0 = wid.x * ${TN * WG}u + lid.x;
   ${cols.map((j) => `let col${j} = min(n0 + ${j * WG}u, N - 1u);`).join(' ')}
+  ${FIRST_ROW}
+  ${rows.map((i) => `${i > 0 ? nextRow(`m0 + ${i}u`) : ''} ${rowOrigin(`${i}`)}`).join('\n  ')}
   ${rows.map((i) => cols.map((j) => `var acc${i}_${j} = 0.0;`).join(' ')).join('\n  ')}
-  for (var t = 0u; t < TAPS; t++) {
-    ${rows.map((i) => `let r${i} = rowBase(min(m0 + ${i}u, M - 1u), t); let live${i} = r${i} >= 0; let base${i} = u32(max(r${i}, 0)) + lane;`).join('\n    ')}
-    let brow = t * L * N;
-    for (var c0 = 0u; c0 < L; c0 += ${WG}u) {
-      ${rows.map((i) => `let av${i} = loadA(base${i} + c0, live${i});`).join(' ')}
-      ${range(WG).map(step).join('\n      ')}
+  var brow = 0u;
+  for (var ky = 0i; ky < i32(KH); ky++) {
+    for (var kx = 0i; kx < i32(KW); kx++) {
+      let ty = ky * DY; let tx = kx * DX; let toff = (ty * IW + tx) * PIX + i32(lane);
+      ${rows.map((i) => `let live${i} = u32(y0${i} + ty) < u32(IH) && u32(x0${i} + tx) < u32(IW); let base${i} = u32(max(b0${i} + toff, 0));`).join('\n      ')}
+      for (var c0 = 0u; c0 < L; c0 += ${WG}u) {
+        ${rows.map((i) => `let av${i} = loadA(base${i} + c0, live${i});`).join(' ')}
+        ${range(WG).map(step).join('\n        ')}
+      }
+      brow += L * N;
     }
   }
   ${rows
     .map(
       (i) => `if (m0 + ${i}u < M) {
-    let m = m0 + ${i}u;
-    ${cols.map((j) => `if (n0 + ${j * WG}u < N) { let n = n0 + ${j * WG}u; let v = acc${i}_${j}; ${storeBlock(s)} }`).join('\n    ')}
+    ${cols.map((j) => `if (n0 + ${j * WG}u < N) { store(m0 + ${i}u, n0 + ${j * WG}u, acc${i}_${j}, OSTRIDE, u32(OOFF), ACC); }`).join('\n    ')}
   }`,
     )
     .join('\n  ')}
 }`;
 }
 
-export function tapGemmSource(s: TapGemmSpec, t: TapTiling, bindingDecls: string): string {
-  return t.subgroup ? subgroupSource(s, t, bindingDecls) : loopSource(s, t, bindingDecls);
+/** The WGSL of one tap-GEMM pipeline: it depends only on the tile, the epilogue and the mask, never on sizes. */
+export function tapGemmSource(s: { maskA?: boolean; epilogue?: TapEpilogue }, t: TapTiling, nInputs: number): string {
+  const e = s.epilogue ?? 'none';
+  return t.subgroup ? subgroupSource(s, e, t, nInputs) : loopSource(s, e, t, nInputs);
+}
+
+/** The pipeline cache key of a tap GEMM: family, epilogue, mask, tile. */
+export function tapPipelineKey(s: { maskA?: boolean; epilogue?: TapEpilogue }, t: TapTiling, nInputs: number): string {
+  return `tapgemm:${s.epilogue ?? 'none'}${s.maskA ? ':mask' : ''}:${nInputs}|tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`;
 }
 
 /**
  * Dispatches a tap GEMM. Inputs: in0 = A's source, in1 = B, then (with maskA) in2 =
- * the mask source, or any inputs the store reads. `key` names kernel and shape (and
- * the tuning table entry); `variant` tells apart kernels that share it (a fused store, a mask).
+ * the mask source, or (with a bias epilogue) in2 = the bias. `key` names kernel and
+ * shape (the tuning table entry, and the label profiles and the tuner see); `variant`
+ * tells apart kernels that share it (a fused store, a mask).
  */
 export function dispatchTapGemm(
   backend: WebGPUBackend,
@@ -199,13 +290,16 @@ export function dispatchTapGemm(
   inputRanges?: ({ offset: number; size: number } | undefined)[],
 ): void {
   const t = tapTilingOf(spec, key, backend.ctx.subgroupSize);
+  const tile = `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`;
   backend.dispatch({
-    key: `${key}${variant ? `+${variant}` : ''}|tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`,
-    source: () => tapGemmSource(spec, t, bindings(inputs.length)),
+    key: tapPipelineKey(spec, t, inputs.length),
+    label: `${key}${variant ? `+${variant}` : ''}|${tile}`,
+    source: () => tapGemmSource(spec, t, inputs.length),
     inputs,
     inputRanges,
     output,
     outputBytes,
+    uniforms: tapParams(spec),
     workgroups: grid(spec, t),
   });
 }
