@@ -238,8 +238,8 @@ async function prepareVgg(engine: Engine, task: Task): Promise<Prepared> {
       else if (task === 'gradcam') {
         const { value, grads } = cs.gradientsOf(
           (watch) => {
-            const { out, kept } = vgg16(ops, w, x, 'predictions', 'block5_conv3');
-            watch(kept!);
+            // the tape records only what follows block5_conv3, so it is watched as soon as it exists
+            const { out, kept } = vgg16(ops, w, x, 'predictions', 'block5_conv3', watch);
             return { value: cs.reshape(cs.slice(out, [0, 386], [1, 1]), []), wrt: [kept!] };
           },
           { onlyWatched: true },

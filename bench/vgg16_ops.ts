@@ -37,14 +37,18 @@ export interface VggWeights<T> {
   dense: Map<string, [T[], T]>;
 }
 
-/** Runs VGG16 up to (and including) layer `until`; returns that layer's output and, with the top, the probabilities. */
-export function vgg16<T>(ops: VggOps<T>, w: VggWeights<T>, x: T, until: string, keep?: string): { out: T; kept?: T } {
+/**
+ * Runs VGG16 up to (and including) layer `until`; returns that layer's output and, with the top, the probabilities.
+ * `watch` sees the kept layer's output as soon as it exists (an autodiff tape that records
+ * only what follows it must be told before the ops that use it run).
+ */
+export function vgg16<T>(ops: VggOps<T>, w: VggWeights<T>, x: T, until: string, keep?: string, watch?: (t: T) => T): { out: T; kept?: T } {
   let h = x;
   let kept: T | undefined;
   for (const [name] of VGG16_CONVS) {
     const [k, b] = w.convs.get(name)!;
     h = ops.conv(h, k, b);
-    if (name === keep) kept = h;
+    if (name === keep) kept = h = watch ? watch(h) : h;
     if (name === until) return { out: h, kept };
     if (POOL_AFTER.has(name)) h = ops.pool(h);
   }
