@@ -264,3 +264,12 @@ describe('HDF5 files that would make the library loop', () => {
     expect((await failure(readModelFile(p))).message).toMatch(/looping_heap\.h5: corrupt HDF5 file \(damaged global heap at byte 2048\)/);
   });
 });
+
+describe('several outputs', () => {
+  it('--output picks one of a functional model\'s outputs; a wrong name lists them', async () => {
+    const f = kerasFixture('keras2_functional_12net.h5');
+    expect((await readModelFile(f)).spec.outputs).toEqual(['conv4-1', 'conv4-2']);
+    expect((await readModelFile(f, { output: 'conv4-2' })).spec.outputs).toEqual(['conv4-2', 'conv4-1']);
+    expect((await failure(readModelFile(f, { output: 'conv3' }))).message).toMatch(/--output: the model's outputs are 'conv4-1', 'conv4-2'; got 'conv3'/);
+  });
+});
