@@ -34,4 +34,8 @@ export interface Backend {
   sync?(): Promise<void>;
   /** Human-readable description (adapter name, driver). */
   describe(): string;
+  /** Gets the kernels `fn` would run ready (pipelines, tuning); see engine/prepare.ts. */
+  prepare?(fn: () => unknown, o: import('./prepare.ts').PrepareOptions): Promise<import('./prepare.ts').PrepareReport>;
+  /** True once the device behind it is gone (a GPU reset): setBackend then makes a new one. */
+  isLost?(): boolean;
 }

@@ -39,6 +39,12 @@ class Engine {
   /** Makes `name` the backend for new tensors and ops, creating it on first use. */
   async setBackend(name: string): Promise<Backend> {
     let b = this.instances.get(name);
+    // a backend whose device was lost is replaced by a new one; its tensors stay dead
+    if (b?.isLost?.()) {
+      this.instances.delete(name);
+      if (this.active === b) this.active = undefined;
+      b = undefined;
+    }
     if (!b) {
       const f = this.factories.get(name);
       if (!f) throw new Error(`unknown backend '${name}'; registered: ${[...this.factories.keys()].join(', ')}`);

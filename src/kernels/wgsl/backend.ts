@@ -69,7 +69,25 @@ export class WebGPUBackend implements Backend {
     });
     void this.device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.errors.push(`device lost: ${info.message}`);
+      this.lostReason = info.message || info.reason || 'unknown reason';
     });
+  }
+
+  /** Set when the device is lost (a GPU reset, or device.destroy()). */
+  private lostReason: string | undefined;
+
+  isLost(): boolean {
+    return this.lostReason !== undefined;
+  }
+
+  /** Every use of a lost device fails with this, instead of working on dead buffers. */
+  private checkLost(): void {
+    if (this.lostReason !== undefined) {
+      throw new Error(
+        `the GPU device was lost (${this.lostReason}): this call failed. The next call that selects the 'webgpu' backend ` +
+          'gets a new device; tensors and models made before the loss must be made again',
+      );
+    }
   }
 
   static async create(o: DeviceOptions = {}): Promise<WebGPUBackend> {
@@ -98,6 +116,7 @@ export class WebGPUBackend implements Backend {
 
   /** An uninitialised output buffer for `size` floats. */
   allocate(size: number): GpuBuffer {
+    this.checkLost();
     this.checkBindable(size);
     return this.wrapBuffer(this.storage.acquire(size * 4), size);
   }
@@ -117,6 +136,7 @@ export class WebGPUBackend implements Backend {
   }
 
   upload(values: ArrayLike<number>): GpuBuffer {
+    this.checkLost();
     this.checkBindable(values.length);
     const buffer = this.storage.acquire(values.length * 4, this.epoch);
     const data = values instanceof Float32Array ? values : Float32Array.from(values);
@@ -164,6 +184,7 @@ export class WebGPUBackend implements Backend {
   }
 
   dispatch(d: Dispatch): void {
+    this.checkLost();
     const pipeline = this.pipeline(d);
     const limit = this.limits.maxStorageBufferBindingSize;
     d.inputs.forEach((b, i) => {
@@ -248,6 +269,7 @@ export class WebGPUBackend implements Backend {
   }
 
   async read(handle: DataHandle): Promise<Float32Array> {
+    this.checkLost();
     const { buffer, size } = handle as GpuBuffer;
     const bytes = size * 4;
     const staging = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: MAP_READ_COPY_DST });
@@ -255,7 +277,13 @@ export class WebGPUBackend implements Backend {
     this.submit();
     this.stats.reads++;
     try {
-      await staging.mapAsync(1 /* GPUMapMode.READ */);
+      try {
+        await staging.mapAsync(1 /* GPUMapMode.READ */);
+      } catch (e) {
+        await Promise.resolve(); // let a pending device-lost notice land first
+        this.checkLost();
+        throw e;
+      }
       this.throwIfErrors();
       return new Float32Array(staging.getMappedRange(0, bytes).slice(0));
     } finally {
