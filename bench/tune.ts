@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { fileURLToPath } from 'node:url';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
-import { adapterSlug, forceTapTiling, forceTiling, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
+import { adapterSlug, isSoftwareAdapter, forceTapTiling, forceTiling, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 import type { GemmTiling } from '../src/kernels/wgsl/gemm.ts';
 import type { TapTiling } from '../src/kernels/wgsl/tap_gemm.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
@@ -72,6 +72,8 @@ const previous: TuningTable | undefined = existsSync(file) ? JSON.parse(readFile
 // a whole run starts afresh (dropping entries of kernels that no longer exist); a partial one updates
 const table: TuningTable = {
   adapter: gpu.describe(),
+  // a software adapter's table holds for this CPU model only (tuning.ts)
+  ...(isSoftwareAdapter(gpu.describe()) ? { cpu: gpu.cpu } : {}),
   date: new Date().toISOString(),
   tilings: only ? { ...previous?.tilings } : {},
   tapDefault: previous?.tapDefault,

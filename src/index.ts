@@ -7,6 +7,7 @@ export { gradientsOf, valueAndGrads, valueAndGrad, grad, grads, lossAndGradsFunc
 export { Tape } from './autodiff/tape.ts';
 export { withGradientOverride, guidedRelu, guidedFusedConv2d, GUIDED_BACKPROP } from './autodiff/override.ts';
 export { checkGradients } from './autodiff/gradcheck.ts';
+export { prepareKernels, setAutoTune, type PrepareOptions, type PrepareReport } from './engine/prepare.ts';
 import './kernels/reference/index.ts';
 import './kernels/wgsl/index.ts';
 export { WebGPUBackend } from './kernels/wgsl/backend.ts';

@@ -11,7 +11,7 @@ describe('committed tuning tables', () => {
   it('every table in src/kernels/wgsl/tuned is imported and found by its adapter description', () => {
     expect(TUNING_TABLES.length).toBeGreaterThan(0);
     for (const t of TUNING_TABLES) {
-      expect(loadTuningFor(`${t.adapter} [some runtime]`), t.adapter).toBe(true);
+      expect(loadTuningFor(`${t.adapter} [some runtime]`, t.cpu), t.adapter).toBe(true);
       expect(tunedTapDefault()).toEqual(t.tapDefault);
       const [key, tile] = Object.entries(t.tilings).find(([, v]) => 'WG' in v) ?? [];
       if (key) expect(tunedTapTiling(key)).toEqual(tile);

@@ -1,7 +1,12 @@
 import type { Backend, DataHandle } from '../../engine/backend.ts';
+import { engine } from '../../engine/engine.ts';
+import type { PrepareOptions, PrepareReport } from '../../engine/prepare.ts';
+import type { GemmTiling } from './gemm.ts';
+import type { TapTiling } from './tap_gemm.ts';
 import { BufferPool } from './buffer_pool.ts';
 import { createGpuContext, type DeviceOptions, type GpuContext } from './device.ts';
-import { loadTuningFor } from './tuning.ts';
+import { isSoftwareAdapter, loadTuningFor, useTuningTable } from './tuning.ts';
+import { cpuModel, loadCachedTable } from './tuning_cache.ts';
 
 /** A tensor's storage on the GPU. */
 export interface GpuBuffer extends DataHandle {
@@ -27,6 +32,19 @@ export interface Dispatch {
   uniforms?: ArrayBuffer;
   /** Workgroup counts. A single number larger than the per-dimension limit is folded into y. */
   workgroups: number | [number, number, number];
+  /** For GEMMs whose tile is chosen per adapter: how to make the same product with another tile (autotune.ts). */
+  tune?: TuneHook;
+}
+
+export interface TuneHook {
+  /** The tuning table's key (kernel and shape). */
+  key: string;
+  /** Floating-point operations of the product (what a tile could save). */
+  flops: number;
+  /** The tiles this product may run with, first the one it runs with now. */
+  tiles: (TapTiling | GemmTiling)[];
+  /** The dispatch for a tile (same buffers), or undefined where the tile cannot run it. */
+  make: (tile: TapTiling | GemmTiling) => Dispatch | undefined;
 }
 
 const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (numeric: GPUBufferUsage is not global in every runtime)
@@ -92,12 +110,31 @@ export class WebGPUBackend implements Backend {
 
   static async create(o: DeviceOptions = {}): Promise<WebGPUBackend> {
     const b = new WebGPUBackend(await createGpuContext(o));
-    b.tuned = loadTuningFor(b.describe());
+    b.cpu = await cpuModel();
+    const { kernelSourceHash } = await import('./autotune.ts');
+    b.sourceHash = kernelSourceHash(b.ctx.subgroupSize);
+    if (loadTuningFor(b.describe(), isSoftwareAdapter(b.describe()) ? b.cpu : undefined)) b.tuning = 'committed table';
+    else {
+      const cached = await loadCachedTable(b.describe(), b.cpu, b.sourceHash);
+      if (cached) {
+        useTuningTable(cached);
+        b.tuning = 'cache';
+      }
+    }
     return b;
   }
 
+  /** Where this adapter's tile choices come from: a committed table, the tuning cache, first-use tuning, or none (built-in choices). */
+  tuning: 'committed table' | 'cache' | 'first-use tuning' | 'none' = 'none';
+  /** The CPU model (a software adapter's tables are per CPU). */
+  cpu = '';
+  /** Hash of the tunable kernels' sources (the cache's validity key). */
+  sourceHash = '';
+
   /** Whether a measured tile table for this adapter was found (see tuning.ts). */
-  tuned = false;
+  get tuned(): boolean {
+    return this.tuning !== 'none';
+  }
 
   get limits(): GPUSupportedLimits {
     return this.ctx.limits;
@@ -146,7 +183,9 @@ export class WebGPUBackend implements Backend {
   }
 
   release(handle: DataHandle): void {
-    this.storage.release((handle as GpuBuffer).buffer, this.epoch);
+    // while prepare() records a pass, buffers stay alive: the tuner re-runs its GEMMs on them
+    if (this.capture) this.capture.held.push(handle as GpuBuffer);
+    else this.storage.release((handle as GpuBuffer).buffer, this.epoch);
   }
 
   liveBytes(): number {
@@ -163,6 +202,16 @@ export class WebGPUBackend implements Backend {
   }
 
   // ---- work ----
+
+  /** Whether prepareKernels is recording a pass (kernels may then set up what the tuner needs). */
+  get capturing(): boolean {
+    return this.capture !== undefined;
+  }
+
+  /** Whether the pipeline for this key exists. */
+  hasPipeline(key: string): boolean {
+    return this.pipelines.has(key);
+  }
 
   private pipeline(d: Dispatch): GPUComputePipeline {
     let p = this.pipelines.get(d.key);
@@ -185,6 +234,10 @@ export class WebGPUBackend implements Backend {
 
   dispatch(d: Dispatch): void {
     this.checkLost();
+    if (this.capture) {
+      this.capture.dispatches.push(d);
+      return;
+    }
     const pipeline = this.pipeline(d);
     const limit = this.limits.maxStorageBufferBindingSize;
     d.inputs.forEach((b, i) => {
@@ -336,6 +389,106 @@ export class WebGPUBackend implements Backend {
       }),
     );
     return totals;
+  }
+
+  // ---- getting kernels ready ----
+
+  /** Set while prepare() records a pass: dispatches are collected, not run; released buffers are held. */
+  private capture: { dispatches: Dispatch[]; held: GpuBuffer[] } | undefined;
+
+  /** Runs fn recording the dispatches it asks for (nothing runs); its tensors are disposed, its buffers held. */
+  private record(fn: () => unknown): { dispatches: Dispatch[]; held: GpuBuffer[] } {
+    const c = { dispatches: [] as Dispatch[], held: [] as GpuBuffer[] };
+    const outer = this.capture;
+    this.capture = c;
+    try {
+      engine.tidy(() => {
+        fn();
+      });
+    } finally {
+      this.capture = outer;
+    }
+    return c;
+  }
+
+  private releaseHeld(held: GpuBuffer[]): void {
+    for (const h of held) this.storage.release(h.buffer, this.epoch);
+  }
+
+  /**
+   * prepareKernels (engine/prepare.ts) on this backend: records fn's dispatches, tunes the
+   * GEMM shapes this adapter has no choice for (tune), creates the missing pipelines with
+   * createComputePipelineAsync (in parallel, off the JavaScript thread where the browser or
+   * Dawn can), then runs each new pipeline once on one workgroup of scratch buffers, because
+   * lavapipe compiles a pipeline's machine code (LLVM, 0.2-3 s) at its first dispatch, not
+   * at creation: queued now, that happens while the caller loads weights and images.
+   */
+  async prepare(fn: () => unknown, o: PrepareOptions = {}): Promise<PrepareReport> {
+    const t0 = performance.now();
+    let rec = this.record(fn);
+    let tuned: string[] = [];
+    // an adapter with a committed table is not tuned at run time; one with a cached table is, for shapes it lacks
+    if (o.tune && this.tuning !== 'committed table' && rec.dispatches.some((d) => d.tune)) {
+      const { autoTune } = await import('./autotune.ts');
+      try {
+        tuned = await autoTune(this, rec.dispatches, o.tuneBudgetMs ?? 4000);
+      } finally {
+        this.releaseHeld(rec.held);
+      }
+      // the tiles may have changed: record again for the pipelines the pass will really use
+      if (tuned.length > 0) rec = this.record(fn);
+    }
+    this.releaseHeld(rec.held);
+    const byKey = new Map<string, Dispatch>();
+    for (const d of rec.dispatches) if (!byKey.has(d.key)) byKey.set(d.key, d);
+    const fresh = [...byKey.values()].filter((d) => !this.pipelines.has(d.key));
+    await Promise.all(fresh.map((d) => this.createPipelineAsync(d)));
+    this.warmUp(fresh);
+    if (o.wait) await this.sync();
+    return { dispatches: rec.dispatches.length, pipelines: byKey.size, compiled: fresh.length, tuned, ms: performance.now() - t0 };
+  }
+
+  private async createPipelineAsync(d: Dispatch): Promise<void> {
+    const module = this.device.createShaderModule({ code: d.source() });
+    const p = await this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    if (!this.pipelines.has(d.key)) {
+      this.pipelines.set(d.key, p);
+      this.stats.pipelinesCompiled++;
+    }
+  }
+
+  /**
+   * One workgroup of each pipeline, with its real parameters but on small scratch buffers
+   * (robust buffer access keeps every read and write inside them), submitted at once: the
+   * results are thrown away, the driver has compiled the pipeline. Skipped where robustness
+   * was turned off (a read past a scratch buffer would then be undefined).
+   */
+  warmUp(ds: Dispatch[]): void {
+    if (ds.length === 0 || !this.ctx.robust) return;
+    const made: GPUBuffer[] = [];
+    this.encoder ??= this.device.createCommandEncoder();
+    for (const d of ds) {
+      const p = this.pipelines.get(d.key)!;
+      const entries: GPUBindGroupEntry[] = [];
+      for (let i = 0; i <= d.inputs.length; i++) {
+        const b = this.device.createBuffer({ size: 1024, usage: STORAGE });
+        made.push(b);
+        entries.push({ binding: i, resource: { buffer: b } });
+      }
+      if (d.uniforms) {
+        const u = this.device.createBuffer({ size: Math.max(16, d.uniforms.byteLength), usage: UNIFORM });
+        this.device.queue.writeBuffer(u, 0, d.uniforms);
+        made.push(u);
+        entries.push({ binding: d.inputs.length + 1, resource: { buffer: u } });
+      }
+      const pass = this.encoder.beginComputePass();
+      pass.setPipeline(p);
+      pass.setBindGroup(0, this.device.createBindGroup({ layout: p.getBindGroupLayout(0), entries }));
+      pass.dispatchWorkgroups(1);
+      pass.end();
+    }
+    this.submit();
+    void this.device.queue.onSubmittedWorkDone().then(() => made.forEach((b) => b.destroy()));
   }
 
   /** Frees pooled buffers (live tensors keep theirs). */

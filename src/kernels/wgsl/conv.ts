@@ -1,9 +1,9 @@
 import { type ConvAttrs, convGeometry, type WindowGeometry } from '../../engine/conv_geometry.ts';
 import { registerKernel } from '../../engine/kernel_registry.ts';
-import type { WebGPUBackend } from './backend.ts';
-import { dispatchGemm, type GemmSpec } from './gemm.ts';
-import { dispatchTapGemm, type TapEpilogue, type TapGemmSpec } from './tap_gemm.ts';
-import { usesTapGemm } from './tuning.ts';
+import type { Dispatch, TuneHook, WebGPUBackend } from './backend.ts';
+import { dispatchGemm, type GemmSpec, type GemmTiling, makeGemm, tilingOf } from './gemm.ts';
+import { currentTapTiling, dispatchTapGemm, makeTapGemm, type TapEpilogue, type TapGemmSpec, type TapTiling, tapTilingFits } from './tap_gemm.ts';
+import { tapCandidates, TILING_CANDIDATES, usesTapGemm } from './tuning.ts';
 import { bindings, bufferOf, divMagic, entry1d, newOutput, packParams, UDIV_WGSL, WG } from './program.ts';
 
 /**
@@ -61,8 +61,35 @@ function forwardGemmSpec(g: WindowGeometry): GemmSpec {
 function dispatchForward(backend: WebGPUBackend, g: WindowGeometry, inputs: GPUBuffer[], out: GPUBuffer, bytes: number, epilogue: TapEpilogue = 'none'): void {
   const k = key('conv2d', g);
   const variant = epilogue === 'none' ? '' : epilogue === 'bias' ? 'bias' : 'relu';
-  if (usesTapGemm(k)) dispatchTapGemm(backend, k, { ...forwardSpec(g), epilogue }, inputs, out, bytes, variant);
-  else dispatchGemm(backend, k + (variant ? `+${variant}` : ''), { ...forwardGemmSpec(g), store: EPILOGUE_STORES[epilogue] }, inputs, out, bytes);
+  const tap: TapGemmSpec = { ...forwardSpec(g), epilogue };
+  const gemm: GemmSpec = { ...forwardGemmSpec(g), store: EPILOGUE_STORES[epilogue] };
+  const gemmKey = k + (variant ? `+${variant}` : '');
+  const tune = bothFamiliesHook(backend, k, 2 * tap.M * tap.N * tap.L * g.kH * g.kW, (t) => makeTapGemm(backend, k, { ...tap, tiling: t }, inputs, out, bytes, variant), tap, (t) => makeGemm(gemmKey, { ...gemm, tiling: t }, inputs, out, bytes), gemm);
+  if (usesTapGemm(k)) dispatchTapGemm(backend, k, tap, inputs, out, bytes, variant, undefined, tune);
+  else dispatchGemm(backend, gemmKey, gemm, inputs, out, bytes, undefined, tune);
+}
+
+/**
+ * What the first-use tuner may try for a convolution that either GEMM family can run:
+ * every tap tile that fits and every shared-memory tile, the current choice first.
+ */
+function bothFamiliesHook(
+  gpu: WebGPUBackend,
+  k: string,
+  flops: number,
+  tap: (t: TapTiling) => Dispatch,
+  tapSpec: TapGemmSpec,
+  gemm: (t: GemmTiling) => Dispatch,
+  gemmSpec: GemmSpec,
+): TuneHook {
+  const S = gpu.ctx.subgroupSize;
+  const current = usesTapGemm(k) ? currentTapTiling(gpu, k, tapSpec) : tilingOf({ ...gemmSpec, tuningKey: k });
+  return {
+    key: k,
+    flops,
+    tiles: [current, ...tapCandidates(S), ...TILING_CANDIDATES],
+    make: (t) => ('WG' in t ? (tapTilingFits(tapSpec, t, S) ? tap(t) : undefined) : gemm(t)),
+  };
 }
 
 const EPILOGUE_STORES: Record<TapEpilogue, string | undefined> = {
@@ -157,51 +184,56 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
   const gpu = backend as WebGPUBackend;
   const k = key('conv2dBackpropInput', g);
   const dyAt = (i: string) => (mask ? `select(0.0, in0[${i}], in2[${i}] > 0.0)` : `in0[${i}]`);
-  if (!usesTapGemm(k)) {
-    // shared-memory tile: A gathered from dy, B = w'[k=(ky,kx,f), c] = w[ky, kx, c, f] read in place
-    const spec: GemmSpec = {
-      M: g.batch * g.inH * g.inW,
-      N: g.inC,
-      K: g.kH * g.kW * g.outC,
-      prelude: geometryConsts(g),
-      loadA: `let f = k % OC; let kx = (k / OC) % KW; let ky = k / (OC * KW);
+  // shared-memory tile: A gathered from dy, B = w'[k=(ky,kx,f), c] = w[ky, kx, c, f] read in place
+  const gemm: GemmSpec = {
+    M: g.batch * g.inH * g.inW,
+    N: g.inC,
+    K: g.kH * g.kW * g.outC,
+    prelude: geometryConsts(g),
+    loadA: `let f = k % OC; let kx = (k / OC) % KW; let ky = k / (OC * KW);
     let ix = m % IW; let iy = (m / IW) % IH; let nb = m / (IW * IH);
     let oy = i32(iy) + PT - i32(ky * DH); let ox = i32(ix) + PL - i32(kx * DW);
     if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return 0.0; }
     let i = ((nb * OH + u32(oy)) * OW + u32(ox)) * OC + f;
     return ${dyAt('i')};`,
-      loadB: 'let f = k % OC; let tap = k / OC; return in1[(tap * IC + n) * OC + f];',
-      aKContiguous: true,
-      bNContiguous: false,
-    };
-    dispatchGemm(gpu, k + suffix, spec, [bufferOf(dy), bufferOf(filter), ...maskInput], buf, bytes);
-    return out;
-  }
+    loadB: 'let f = k % OC; let tap = k / OC; return in1[(tap * IC + n) * OC + f];',
+    aKContiguous: true,
+    bNContiguous: false,
+  };
   // tap GEMM: dx[q=(n,iy,ix), c] = sum over taps (ky,kx) and f of dy[n, iy + PT - ky*DH, ix + PL - kx*DW, f] * w[ky, kx, c, f],
   // over dy with B = the filter with its last two axes swapped (small: transposed here each call)
-  const wT = gpu.allocate(g.kH * g.kW * g.inC * g.outC);
+  const tap: TapGemmSpec = {
+    M: g.batch * g.inH * g.inW,
+    N: g.inC,
+    L: g.outC,
+    // row (n, iy, ix) reads dy at (iy + PT - ky*DH, ix + PL - kx*DW)
+    rows: { RH: g.inH, RW: g.inW, IH: g.outH, IW: g.outW, PIX: g.outC, AOFF: 0, SY: 1, SX: 1, PY: -g.padTop, PX: -g.padLeft, KH: g.kH, KW: g.kW, DY: -g.dilH, DX: -g.dilW },
+    maskA: !!mask,
+  };
+  const onTap = usesTapGemm(k);
+  // while prepareKernels records, the transposed filter exists for either family, so that the tuner can try both
+  const wT = onTap || gpu.capturing ? gpu.allocate(g.kH * g.kW * g.inC * g.outC) : undefined;
+  const gemmInputs = [bufferOf(dy), bufferOf(filter), ...maskInput];
+  const tapInputs = wT ? [bufferOf(dy), wT.buffer, ...maskInput] : [];
+  const tune = bothFamiliesHook(gpu, k, 2 * gemm.M * gemm.N * gemm.K, (t) => makeTapGemm(gpu, k, { ...tap, tiling: t }, tapInputs, buf, bytes, variant), tap, (t) => makeGemm(k + suffix, { ...gemm, tiling: t }, gemmInputs, buf, bytes), gemm);
   try {
+    if (!onTap) {
+      dispatchGemm(gpu, k + suffix, gemm, gemmInputs, buf, bytes, undefined, tune);
+      return out;
+    }
     gpu.dispatch({
       key: 'filterTranspose',
       label: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
       source: () => `${bindings(1, 6)}\n${FILTER_TRANSPOSE}`,
       uniforms: packParams([g.inC, g.outC, ...divMagic(g.inC), ...divMagic(g.outC)]),
       inputs: [bufferOf(filter)],
-      output: wT.buffer,
-      outputBytes: wT.size * 4,
-      workgroups: Math.ceil(wT.size / WG),
+      output: wT!.buffer,
+      outputBytes: wT!.size * 4,
+      workgroups: Math.ceil(wT!.size / WG),
     });
-    const spec: TapGemmSpec = {
-      M: g.batch * g.inH * g.inW,
-      N: g.inC,
-      L: g.outC,
-      // row (n, iy, ix) reads dy at (iy + PT - ky*DH, ix + PL - kx*DW)
-      rows: { RH: g.inH, RW: g.inW, IH: g.outH, IW: g.outW, PIX: g.outC, AOFF: 0, SY: 1, SX: 1, PY: -g.padTop, PX: -g.padLeft, KH: g.kH, KW: g.kW, DY: -g.dilH, DX: -g.dilW },
-      maskA: !!mask,
-    };
-    dispatchTapGemm(gpu, k, spec, [bufferOf(dy), wT.buffer, ...maskInput], buf, bytes, variant);
+    dispatchTapGemm(gpu, k, tap, tapInputs, buf, bytes, variant, undefined, tune);
   } finally {
-    gpu.release(wT);
+    if (wT) gpu.release(wT);
   }
   return out;
 });
@@ -232,6 +264,14 @@ registerKernel('conv2dBackpropFilter', 'webgpu', ({ x, dy }, a, backend) => {
     aKContiguous: false,
     bNContiguous: true,
   };
-  dispatchGemm(backend as WebGPUBackend, key('conv2dBackpropFilter', g), spec, [bufferOf(x), bufferOf(dy)], buf, bytes);
+  const k = key('conv2dBackpropFilter', g);
+  const inputs = [bufferOf(x), bufferOf(dy)];
+  const tune: TuneHook = {
+    key: k,
+    flops: 2 * spec.M * spec.N * spec.K,
+    tiles: [tilingOf({ ...spec, tuningKey: k }), ...TILING_CANDIDATES],
+    make: (t) => makeGemm(k, { ...spec, tiling: t as GemmTiling }, inputs, buf, bytes),
+  };
+  dispatchGemm(backend as WebGPUBackend, k, spec, inputs, buf, bytes, undefined, tune);
   return out;
 });

@@ -16,6 +16,8 @@ export interface GpuContext {
   subgroupSize?: number;
   /** 'node (dawn)' or 'browser'. */
   runtime: string;
+  /** Robust buffer access (out-of-range reads and writes clamped): on unless Dawn's disable_robustness toggle was asked for. */
+  robust: boolean;
 }
 
 export interface DeviceOptions {
@@ -135,5 +137,6 @@ export async function createGpuContext(o: DeviceOptions = {}): Promise<GpuContex
     hasTimestamps,
     subgroupSize,
     runtime,
+    robust: runtime === 'browser' || !o.dawnToggles?.includes('disable_robustness'),
   };
 }

@@ -1,4 +1,4 @@
-import type { WebGPUBackend } from './backend.ts';
+import type { Dispatch, TuneHook, WebGPUBackend } from './backend.ts';
 import { bindings } from './program.ts';
 import { tunedTiling } from './tuning.ts';
 
@@ -151,7 +151,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-/** Dispatches a GEMM: the tile comes from tilingOf (tuned per adapter), the pipeline is cached per key and tile. */
+/** The dispatch of a GEMM: the tile comes from tilingOf (tuned per adapter), the pipeline is cached per key and tile. */
+export function makeGemm(
+  key: string,
+  spec: GemmSpec,
+  inputs: GPUBuffer[],
+  output: GPUBuffer,
+  outputBytes: number,
+  inputRanges?: ({ offset: number; size: number } | undefined)[],
+): Dispatch {
+  const s = { ...spec, tuningKey: key };
+  return {
+    key: key + tilingKey(s),
+    source: () => gemmSource(s, bindings(inputs.length)),
+    inputs,
+    inputRanges,
+    output,
+    outputBytes,
+    workgroups: gemmWorkgroups(s),
+  };
+}
+
 export function dispatchGemm(
   backend: WebGPUBackend,
   key: string,
@@ -160,15 +180,7 @@ export function dispatchGemm(
   output: GPUBuffer,
   outputBytes: number,
   inputRanges?: ({ offset: number; size: number } | undefined)[],
+  tune?: TuneHook,
 ): void {
-  const s = { ...spec, tuningKey: key };
-  backend.dispatch({
-    key: key + tilingKey(s),
-    source: () => gemmSource(s, bindings(inputs.length)),
-    inputs,
-    inputRanges,
-    output,
-    outputBytes,
-    workgroups: gemmWorkgroups(s),
-  });
+  backend.dispatch({ ...makeGemm(key, spec, inputs, output, outputBytes, inputRanges), tune });
 }

@@ -1,9 +1,29 @@
 import { registerKernel } from '../../engine/kernel_registry.ts';
-import type { WebGPUBackend } from './backend.ts';
-import { dispatchGemm, type GemmSpec } from './gemm.ts';
+import type { TuneHook, WebGPUBackend } from './backend.ts';
+import { dispatchGemm, type GemmSpec, type GemmTiling, makeGemm, tilingOf } from './gemm.ts';
 import { bufferOf, newOutput } from './program.ts';
-import { denseRows, dispatchTapGemm, type TapGemmSpec } from './tap_gemm.ts';
-import { usesTapGemm } from './tuning.ts';
+import { currentTapTiling, denseRows, dispatchTapGemm, makeTapGemm, type TapGemmSpec, type TapTiling, tapTilingFits } from './tap_gemm.ts';
+import { TILING_CANDIDATES, usesTapGemm } from './tuning.ts';
+
+/** What the first-use tuner may try for a tap-GEMM matmul: the given tiles that fit. */
+function tapHook(
+  g: WebGPUBackend,
+  key: string,
+  flops: number,
+  spec: TapGemmSpec,
+  tiles: TapTiling[],
+  inputs: GPUBuffer[],
+  out: GPUBuffer,
+  bytes: number,
+  ranges?: ({ offset: number; size: number } | undefined)[],
+): TuneHook {
+  return {
+    key,
+    flops,
+    tiles,
+    make: (t) => ('WG' in t && tapTilingFits(spec, t, g.ctx.subgroupSize) ? makeTapGemm(g, key, { ...spec, tiling: t }, inputs, out, bytes, '', ranges) : undefined),
+  };
+}
 
 /**
  * C = op(A) op(B) on the GEMM template. A B larger than the adapter's storage-binding
@@ -32,6 +52,7 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
     throw new Error(`matmul: cannot split B [${b.shape.join(',')}] on this adapter's ${alignment}-byte binding alignment`);
   }
   const bBuf = bufferOf(b);
+  const S = g.ctx.subgroupSize;
   for (let r0 = 0; r0 < rowsOfB; r0 += maxRows) {
     const rows = Math.min(maxRows, rowsOfB - r0);
     const first = r0 === 0;
@@ -61,17 +82,31 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
       // are this block's rows of B (read once each, shared across the subgroup) and whose one column is a
       const dot: TapGemmSpec = { M: rows, N: 1, L: K, rows: denseRows(K), outStride: 1, outOffset: r0 };
       const swapped = ranges ? [ranges[1], undefined] : undefined;
-      dispatchTapGemm(g, `matmul-dot:${keyParts.join(':')}`, dot, [bBuf, bufferOf(a)], buf, bytes, '', swapped);
+      const k = `matmul-dot:${keyParts.join(':')}`;
+      const ins = [bBuf, bufferOf(a)];
+      const tiles = [currentTapTiling(g, k, dot), ...[8, 16, 32].map((TM) => ({ TM, TN: 1, WG: S ?? 8, subgroup: !!S })), { TM: 16, TN: 1, WG: 8 }, { TM: 32, TN: 1, WG: 8 }];
+      dispatchTapGemm(g, k, dot, ins, buf, bytes, '', swapped, tapHook(g, k, 2 * rows * K, dot, tiles, ins, buf, bytes, swapped));
       continue;
     }
     if (tap && !tA && !tB && M <= 4) {
       // a few rows of A times B (a Dense layer on one image): the tap GEMM with one "tap" that
       // runs along this block's K, each thread reading its own columns of B once
       const row: TapGemmSpec = { M, N, L: rows, rows: denseRows(K, r0), accumulate: !first };
-      dispatchTapGemm(g, `matmul-rows:${keyParts.join(':')}`, row, [bufferOf(a), bBuf], buf, bytes, '', ranges);
+      const k = `matmul-rows:${keyParts.join(':')}`;
+      const ins = [bufferOf(a), bBuf];
+      const tiles = [currentTapTiling(g, k, row), ...(S ? [1, 2, 4, 8].map((TN) => ({ TM: M, TN, WG: S, subgroup: true })) : []), { TM: M, TN: 4, WG: 64 }, { TM: M, TN: 2, WG: 64 }];
+      dispatchTapGemm(g, k, row, ins, buf, bytes, '', ranges, tapHook(g, k, 2 * M * N * rows, row, tiles, ins, buf, bytes, ranges));
       continue;
     }
-    dispatchGemm(g, `matmul:${keyParts.join(':')}`, spec, [bufferOf(a), bBuf], buf, bytes, ranges);
+    const k = `matmul:${keyParts.join(':')}`;
+    const ins = [bufferOf(a), bBuf];
+    const tune: TuneHook = {
+      key: k,
+      flops: 2 * spec.M * spec.N * spec.K,
+      tiles: [tilingOf({ ...spec, tuningKey: k }), ...TILING_CANDIDATES],
+      make: (t) => makeGemm(k, { ...spec, tiling: t as GemmTiling }, ins, buf, bytes, ranges),
+    };
+    dispatchGemm(g, k, spec, ins, buf, bytes, ranges, tune);
   }
   return out;
 });

@@ -1,4 +1,4 @@
-import type { WebGPUBackend } from './backend.ts';
+import type { Dispatch, TuneHook, WebGPUBackend } from './backend.ts';
 import { bindings, packParams } from './program.ts';
 import { tunedTapDefault, tunedTapTiling } from './tuning.ts';
 
@@ -274,12 +274,12 @@ export function tapPipelineKey(s: { maskA?: boolean; epilogue?: TapEpilogue }, t
 }
 
 /**
- * Dispatches a tap GEMM. Inputs: in0 = A's source, in1 = B, then (with maskA) in2 =
+ * The dispatch of a tap GEMM. Inputs: in0 = A's source, in1 = B, then (with maskA) in2 =
  * the mask source, or (with a bias epilogue) in2 = the bias. `key` names kernel and
  * shape (the tuning table entry, and the label profiles and the tuner see); `variant`
  * tells apart kernels that share it (a fused store, a mask).
  */
-export function dispatchTapGemm(
+export function makeTapGemm(
   backend: WebGPUBackend,
   key: string,
   spec: TapGemmSpec,
@@ -288,10 +288,10 @@ export function dispatchTapGemm(
   outputBytes: number,
   variant = '',
   inputRanges?: ({ offset: number; size: number } | undefined)[],
-): void {
+): Dispatch {
   const t = tapTilingOf(spec, key, backend.ctx.subgroupSize);
   const tile = `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`;
-  backend.dispatch({
+  return {
     key: tapPipelineKey(spec, t, inputs.length),
     label: `${key}${variant ? `+${variant}` : ''}|${tile}`,
     source: () => tapGemmSource(spec, t, inputs.length),
@@ -301,5 +301,24 @@ export function dispatchTapGemm(
     outputBytes,
     uniforms: tapParams(spec),
     workgroups: grid(spec, t),
-  });
+  };
+}
+
+/** The tile a tap GEMM runs with on this backend now (tuned, default or given). */
+export function currentTapTiling(backend: WebGPUBackend, key: string, spec: TapGemmSpec): TapTiling {
+  return tapTilingOf(spec, key, backend.ctx.subgroupSize);
+}
+
+export function dispatchTapGemm(
+  backend: WebGPUBackend,
+  key: string,
+  spec: TapGemmSpec,
+  inputs: GPUBuffer[],
+  output: GPUBuffer,
+  outputBytes: number,
+  variant = '',
+  inputRanges?: ({ offset: number; size: number } | undefined)[],
+  tune?: TuneHook,
+): void {
+  backend.dispatch({ ...makeTapGemm(backend, key, spec, inputs, output, outputBytes, variant, inputRanges), tune });
 }

@@ -39,6 +39,14 @@ export function tapCandidates(subgroupSize: number | undefined): TapTiling[] {
 
 export interface TuningTable {
   adapter: string;
+  /**
+   * For a software adapter (lavapipe, SwiftShader), the CPU it was measured on: the same
+   * driver string on another processor is another machine (the best tile moves with the
+   * core's width, caches and load costs), so the table applies only where this matches.
+   */
+  cpu?: string;
+  /** For a table the tuner wrote on first use (the cache): hash of the kernel sources it measured. */
+  sourceHash?: string;
   date: string;
   /** dispatch key (kernel and shape) -> tile */
   tilings: Record<string, GemmTiling | TapTiling>;
@@ -67,11 +75,40 @@ export function tunedTapTiling(key: string): TapTiling | undefined {
   return forcedTap ?? (t && 'WG' in t ? t : undefined);
 }
 
+let current: TuningTable = { adapter: '', date: '', tilings: {} };
+
 /** Loads a table (the backend calls this with the file for its adapter). */
 export function useTuningTable(t: TuningTable): void {
   table.clear();
   tapDefault = t.tapDefault;
   for (const [k, v] of Object.entries(t.tilings)) table.set(k, v);
+  current = { ...t, tilings: { ...t.tilings } };
+}
+
+/** The table in use (a copy), with what the tuner has added to it. */
+export function currentTuningTable(): TuningTable {
+  return { ...current, tilings: { ...current.tilings }, ...(tapDefault ? { tapDefault } : {}) };
+}
+
+/** Records a measured choice (the first-use tuner); undefined removes it. */
+export function setTuningEntry(key: string, tile: GemmTiling | TapTiling | undefined): void {
+  if (tile) {
+    table.set(key, tile);
+    current.tilings[key] = tile;
+  } else {
+    table.delete(key);
+    delete current.tilings[key];
+  }
+}
+
+export function setTapDefault(t: TapTiling | undefined): void {
+  tapDefault = t;
+  current.tapDefault = t;
+}
+
+/** Whether the table has an entry for this key. */
+export function hasTuningEntry(key: string): boolean {
+  return table.has(key);
 }
 
 /** While tuning: every GEMM dispatch uses this tile (undefined to stop). */
@@ -112,13 +149,24 @@ export function adapterSlug(description: string): string {
   return description.toLowerCase().replace(/\[.*?\]/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
 }
 
+/** Whether an adapter runs on the CPU (its measured tiles then depend on the processor too). */
+export function isSoftwareAdapter(description: string): boolean {
+  return /software|llvmpipe|lavapipe|swiftshader|subzero|warp|cpu/i.test(description);
+}
+
+/** The committed table measured on this adapter (and, for a software adapter, on this CPU model), if any. */
+export function committedTableFor(description: string, cpu?: string): TuningTable | undefined {
+  const slug = adapterSlug(description);
+  return TUNING_TABLES.find((x) => adapterSlug(x.adapter) === slug && (!x.cpu || cpu === undefined || !isSoftwareAdapter(description) || x.cpu === cpu));
+}
+
 /**
  * Uses the committed table (src/kernels/wgsl/tuned/) measured on an adapter with this
- * description, or none (built-in choices) if there is none; returns whether there was.
+ * description (and CPU model, for a software adapter; `cpu` undefined skips that test), or
+ * none (built-in choices) if there is none; returns whether there was.
  */
-export function loadTuningFor(description: string): boolean {
-  const slug = adapterSlug(description);
-  const t = TUNING_TABLES.find((x) => adapterSlug(x.adapter) === slug);
-  useTuningTable(t ?? { adapter: description, date: '', tilings: {} });
+export function loadTuningFor(description: string, cpu?: string): boolean {
+  const t = committedTableFor(description, cpu);
+  useTuningTable(t ?? { adapter: description, ...(cpu ? { cpu } : {}), date: '', tilings: {} });
   return !!t;
 }
