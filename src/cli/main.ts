@@ -170,6 +170,32 @@ const COMMANDS: Record<string, CommandDef> = {
       });
     },
   },
+  validate: {
+    usage: 'convscope validate MODEL [IMAGE] [--layers L1,L2] [--steps N] [--reference tfjs-wasm|tfjs-cpu|tfjs-webgpu] [--json]',
+    about:
+      "Every layer's output, the input gradient, the Grad-CAM layer's gradient and map, and the first steps of a filter-pattern ascent against TensorFlow.js built from the same file; one row each with its error and tolerance. Exit 1 if any row fails (naming the first layer that differs), 3 if some could not be compared.",
+    positionals: ['MODEL', '[IMAGE]'],
+    options: {
+      layers: { type: 'string', help: 'only these layers\' rows (comma-separated names or nested paths; the gradients still cover the whole model)' },
+      steps: { type: 'string', default: '40', help: 'filter-pattern ascent steps to compare (0: none)' },
+      reference: { type: 'string', default: 'tfjs-wasm', help: 'tfjs-wasm, tfjs-cpu (plain JavaScript, slow) or tfjs-webgpu' },
+      layer: { type: 'string', help: 'the Grad-CAM layer (default: the last layer with a spatial output)' },
+      'filter-layer': { type: 'string', help: 'the ascent\'s layer (default: the last convolution); its filter 0' },
+      size: { type: 'string', help: "the ascent's pattern size (default: the model's input size, else 64)" },
+      preprocess: { type: 'string', help: PREPROCESS_HELP },
+    },
+    run: async ([m, i], f) =>
+      (await import('./commands/validate.ts')).validateCommand(m, i, {
+        ...common(f),
+        layers: f.layers as string | undefined,
+        steps: num(f.steps, 'steps'),
+        reference: f.reference as string,
+        layer: f.layer as string | undefined,
+        filterLayer: f['filter-layer'] as string | undefined,
+        size: f.size === undefined ? undefined : num(f.size, 'size'),
+        preprocess: f.preprocess as string | undefined,
+      }),
+  },
   demo: {
     usage: 'convscope demo [--out DIR]',
     about: 'All three pictures on bundled real files (trained cats-vs-dogs convnet, ImageNet SqueezeNet, ImageNet Tiny Darknet) in one HTML report.',
@@ -243,7 +269,9 @@ export async function main(argv: string[]): Promise<number> {
       console.log(help(name));
       return 0;
     }
-    if (parsed.positionals.length !== cmd.positionals.length) {
+    // a positional written [LIKE_THIS] may be left out
+    const required = cmd.positionals.filter((p) => !p.startsWith('[')).length;
+    if (parsed.positionals.length < required || parsed.positionals.length > cmd.positionals.length) {
       throw new UsageError(`expected ${cmd.positionals.join(' ') || 'no arguments'}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'nothing'}\nusage: ${cmd.usage}`);
     }
     // a command that computes nothing (summary) starts no GPU device
@@ -251,7 +279,7 @@ export async function main(argv: string[]): Promise<number> {
     const result = await cmd.run(parsed.positionals, flags);
     if (json) process.stdout.write(`${JSON.stringify({ ...result.json, backend: adapter }, null, 2)}\n`);
     else console.log(result.text.join('\n'));
-    return 0;
+    return result.exitCode ?? 0;
   } catch (e) {
     // one line, whatever the file held: line breaks and other control characters from a
     // damaged name or JSON excerpt are shown escaped

@@ -26,9 +26,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { generatedWeights } from '../../src/models/keras/fixture_writer.ts';
-import type { LayerSpec, ModelSpec, WeightArray } from '../../src/models/keras/spec.ts';
-import { tfjs } from './tfjs.ts';
+import type { LayerSpec, WeightArray } from '../models/keras/spec.ts';
+import { useReference, type ReferenceName } from './reference.ts';
 
 type Json = Record<string, unknown>;
 // tfjs internals this helper walks (Node, Container fields) are not all in the public typings
@@ -1102,6 +1101,13 @@ export interface TfjsKerasModel {
     score: (outputs: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Scalar,
     nudges?: Nudges,
   ): { outputs: Map<string, HostTensor>; gradient: HostTensor };
+  /** {@link outputsAndGradient}, and also d score / d (the output of layer `wrt`). */
+  outputsAndGradients(
+    x: HostTensor,
+    score: (outputs: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Scalar,
+    wrt: string,
+    nudges?: Nudges,
+  ): { outputs: Map<string, HostTensor>; gradient: HostTensor; layerGradient: HostTensor };
   dispose(): void;
 }
 
@@ -1127,7 +1133,7 @@ function leafLayers(m: Any, prefix: string, out: [string, Any][] = []): [string,
 }
 
 /** Runs container m on xs, recording every layer's first output under its path. */
-function runContainer(m: Any, xs: tf.Tensor[], prefix: string, record: Map<string, tf.Tensor>, nudges?: Nudges): tf.Tensor[] {
+function runContainer(m: Any, xs: tf.Tensor[], prefix: string, record: Map<string, tf.Tensor>, nudges?: Nudges, offsets?: Map<string, tf.Tensor>): tf.Tensor[] {
   const g = graphOf(m);
   const values = new Map<number, tf.Tensor>();
   (g.inputs as Any[]).forEach((s, i) => values.set(s.id, xs[i]));
@@ -1154,7 +1160,10 @@ function runContainer(m: Any, xs: tf.Tensor[], prefix: string, record: Map<strin
         nudge.index.forEach((i, k) => (d[i] = nudge.delta[k]));
         ins[0] = tf.add(ins[0], tf.tensor(d, ins[0].shape));
       }
-      const ys = isContainer(layer) ? runContainer(layer, ins, `${name}/`, record, nudges) : list(layer.apply(ins.length === 1 ? ins[0] : ins, {}));
+      const ys = isContainer(layer) ? runContainer(layer, ins, `${name}/`, record, nudges, offsets) : list(layer.apply(ins.length === 1 ? ins[0] : ins, {}));
+      // a zero added to a layer's output: the gradient with respect to that output
+      const offset = offsets?.get(name);
+      if (offset) ys[0] = tf.add(ys[0], offset);
       (node.outputTensors as Any[]).forEach((t, j) => values.set(t.id, ys[j]));
       record.set(name, ys[0]);
     }
@@ -1180,10 +1189,14 @@ const host = (t: tf.Tensor): HostTensor => ({ shape: [...t.shape], values: Float
  * arrays by layer path, with roles). Throws if a tfjs weight has no counterpart or a
  * convscope array is left over.
  */
-export async function tfjsKerasModel(config: unknown, weights: Map<string, WeightArray[]>, o: { kerasVersion?: string } = {}): Promise<TfjsKerasModel> {
-  await tfjs();
+export async function tfjsKerasModel(
+  config: unknown,
+  weights: Map<string, WeightArray[]>,
+  o: { kerasVersion?: string; reference?: ReferenceName } = {},
+): Promise<TfjsKerasModel> {
+  const reference = await useReference(o.reference ?? 'tfjs-cpu');
   registerClasses();
-  setFastConvolutionGradients(true);
+  if (reference === 'tfjs-cpu') setFastConvolutionGradients(true);
   const { topology, substitutions } = tfjsTopology(config, o);
   const model = (await tfl.models.modelFromJSON({ modelTopology: topology } as Any)) as tfl.LayersModel;
   let weightValues = 0;
@@ -1251,13 +1264,36 @@ export async function tfjsKerasModel(config: unknown, weights: Map<string, Weigh
         }
       });
     },
+    outputsAndGradients(x, score, wrt, nudges) {
+      return scoped(() => {
+        onlyInputGradient = true;
+        const outputs = new Map<string, HostTensor>();
+        try {
+          // the layer's output shape from a plain run first (the zero offset must match it)
+          const probe = new Map<string, tf.Tensor>();
+          runContainer(model, [input(x)], '', probe);
+          const at = probe.get(wrt);
+          if (!at) throw new Error(`tfjs_keras: TF.js has no layer '${wrt}'`);
+          const zero = tf.zerosLike(at);
+          const [gx, gl] = tf.grads((t: tf.Tensor, z: tf.Tensor) => {
+            const layers = new Map<string, tf.Tensor>();
+            const value = score(runContainer(model, [t], '', layers, nudges, new Map([[wrt, z]])), layers);
+            for (const [k, v] of layers) outputs.set(k, host(v));
+            return value as tf.Scalar;
+          })([input(x), zero]);
+          return { outputs, gradient: host(gx), layerGradient: host(gl) };
+        } finally {
+          onlyInputGradient = false;
+        }
+      });
+    },
     dispose: () => model.dispose(),
   };
   return self;
 }
 
 // ---------------------------------------------------------------------------------
-// Shared by the tests
+// Measures
 
 /** max |a - b| / max |b| (absolute where b is all zero, or where `floor` is above max |b|). */
 export function rel(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): number {
@@ -1269,22 +1305,6 @@ export function rel(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): numb
     s = Math.max(s, Math.abs(b[i]));
   }
   return s === 0 ? d : d / s;
-}
-
-/** Every weight of a spec generated (seeded) as the fixture writer does, as canonical arrays with roles. */
-export function generatedWeightArrays(spec: ModelSpec, seed: number): Map<string, WeightArray[]> {
-  const out = new Map<string, WeightArray[]>();
-  for (const [layer, ws] of generatedWeights(spec, seed, (_l, role) => role)) {
-    out.set(
-      layer,
-      ws.map((w) => {
-        const values = new Float32Array(w.shape.reduce((a, b) => a * b, 1));
-        w.fill!(values);
-        return { name: `${layer}/${w.name}`, role: w.name, shape: w.shape, values };
-      }),
-    );
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1317,7 +1337,7 @@ function kinksOf(l: LayerSpec, kerasMajor: number): number[] | null {
 }
 
 /** Flat indices (NHWC) of the window of each pooled output, for 2-D max pooling. */
-function poolWindows(shape: number[], pool: number[], strides: number[], padding: string): { out: number; cells: number[] }[] {
+export function poolWindows(shape: number[], pool: number[], strides: number[], padding: string): { out: number; cells: number[] }[] {
   const [batch, h, w, c] = shape;
   const oh = padding === 'same' ? Math.ceil(h / strides[0]) : Math.floor((h - pool[0]) / strides[0]) + 1;
   const ow = padding === 'same' ? Math.ceil(w / strides[1]) : Math.floor((w - pool[1]) / strides[1]) + 1;

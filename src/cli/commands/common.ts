@@ -19,6 +19,8 @@ export interface CommonFlags {
 export interface CommandResult {
   json: Record<string, unknown>;
   text: string[];
+  /** The process's exit status when the command ran to the end (default 0; validate: 1 on a failed comparison). */
+  exitCode?: number;
 }
 
 export function modelJson(model: Model | ModelSpec, file: string) {

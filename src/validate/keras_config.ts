@@ -1,0 +1,43 @@
+/**
+ * The Keras config as the file itself stores it, for tfjs-layers to build the same
+ * model from (read here, not through convscope's parser): an HDF5 file's
+ * `model_config` attribute, a `.keras` archive's config.json, a TF.js model.json's
+ * `modelTopology`, or the JSON given with --arch for a weights-only file.
+ */
+import { readFile } from 'node:fs/promises';
+import { unzipSync } from 'fflate';
+import { readStringAttr, withHdf5File } from '../models/keras/hdf5_file.ts';
+
+export interface StoredConfig {
+  config: object;
+  kerasVersion: string;
+}
+
+export class NoConfigError extends Error {}
+
+export async function storedKerasConfig(file: string, arch?: string): Promise<StoredConfig> {
+  if (arch !== undefined) {
+    if (!arch.endsWith('.json') && !arch.trimStart().startsWith('{')) {
+      throw new NoConfigError(`the built-in architecture '${arch}' has no Keras config for TF.js to build (convscope builds it itself)`);
+    }
+    const json = JSON.parse(arch.trimStart().startsWith('{') ? arch : await readFile(arch, 'utf8')) as { keras_version?: string };
+    return { config: json, kerasVersion: String(json.keras_version ?? '2') };
+  }
+  const bytes = new Uint8Array(await readFile(file));
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b) {
+    const files = unzipSync(bytes, { filter: (f) => f.name === 'config.json' || f.name === 'metadata.json' });
+    const text = (n: string) => (files[n] ? new TextDecoder().decode(files[n]) : undefined);
+    const config = text('config.json');
+    if (!config) throw new NoConfigError('the .keras archive has no config.json');
+    const meta = JSON.parse(text('metadata.json') ?? '{}') as { keras_version?: string };
+    return { config: JSON.parse(config) as object, kerasVersion: String(meta.keras_version ?? '3') };
+  }
+  if (bytes[0] === 0x89 && bytes[1] === 0x48) {
+    const r = await withHdf5File(bytes, ({ file: f }) => ({ config: readStringAttr(f, 'model_config'), version: readStringAttr(f, 'keras_version') }), { fileName: file });
+    if (!r.config) throw new NoConfigError('the HDF5 file has no model_config (weights only): pass its architecture with --arch');
+    return { config: JSON.parse(r.config) as object, kerasVersion: String(r.version ?? '2') };
+  }
+  const json = JSON.parse(new TextDecoder().decode(bytes)) as { modelTopology?: { keras_version?: string; model_config?: { keras_version?: string } } };
+  if (!json.modelTopology) throw new NoConfigError('the JSON file has no modelTopology');
+  return { config: json.modelTopology, kerasVersion: String(json.modelTopology.keras_version ?? json.modelTopology.model_config?.keras_version ?? '2') };
+}
