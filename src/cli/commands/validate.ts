@@ -3,8 +3,8 @@ import { BUILTIN_ARCHITECTURES, readModelFile } from '../../models/load_model.ts
 import { Model } from '../../models/model.ts';
 import type { PreprocessMode } from '../../viz/preprocess.ts';
 import { storedKerasConfig } from '../../validate/keras_config.ts';
-import { REFERENCES, type ReferenceName } from '../../validate/reference.ts';
-import { formatReport, validateModel, type ValidationRow } from '../../validate/validate.ts';
+import type { ReferenceName } from '../../validate/reference.ts';
+import type { ValidationRow } from '../../validate/validate.ts';
 import { modelJson, type CommandResult, type CommonFlags } from './common.ts';
 
 export interface ValidateFlags extends CommonFlags {
@@ -23,8 +23,24 @@ const jsonRow = (r: ValidationRow) => ({ ...r, ...(r.maxAbs !== undefined && !Nu
  * `convscope validate MODEL [IMAGE]`: see src/validate/validate.ts. Exit status 1 when a
  * row fails, 3 when nothing failed but some rows could not be compared.
  */
+const REFERENCES = ['tfjs-wasm', 'tfjs-cpu', 'tfjs-webgpu'];
+
+/** TF.js is an optional dependency, loaded only here. */
+async function loadValidator() {
+  try {
+    return await import('../../validate/validate.ts');
+  } catch (e) {
+    if (/@tensorflow\/tfjs/.test(String((e as Error).message))) {
+      throw new UsageError(
+        'validate needs TensorFlow.js, an optional dependency that is not installed: npm install @tensorflow/tfjs-core @tensorflow/tfjs-layers @tensorflow/tfjs-backend-cpu @tensorflow/tfjs-backend-wasm @tensorflow/tfjs-backend-webgpu',
+      );
+    }
+    throw e;
+  }
+}
+
 export async function validateCommand(modelPath: string, imagePath: string | undefined, f: ValidateFlags): Promise<CommandResult> {
-  if (!(REFERENCES as readonly string[]).includes(f.reference)) throw new UsageError(`--reference must be one of ${REFERENCES.join(', ')}; got '${f.reference}'`);
+  if (!REFERENCES.includes(f.reference)) throw new UsageError(`--reference must be one of ${REFERENCES.join(', ')}; got '${f.reference}'`);
   const steps = wholeNumber(f.steps, '--steps', 0, 10_000)!;
   const size = wholeNumber(f.size, '--size', 8, 1024);
   if (f.arch && !(BUILTIN_ARCHITECTURES as readonly string[]).includes(f.arch) && !f.arch.endsWith('.json')) {
@@ -46,6 +62,7 @@ export async function validateCommand(modelPath: string, imagePath: string | und
       m.dispose();
     }
   }
+  const { formatReport, validateModel } = await loadValidator();
   const report = await validateModel(read, config, {
     reference: f.reference as ReferenceName,
     layers: parseList(f.layers),
