@@ -14,6 +14,8 @@ export interface ItemResult {
   ms: number;
   gflops: number | null;
   peakBytes?: number;
+  /** Distinct pipelines one run uses (convscope, end-to-end items). */
+  pipelines?: number;
   peers: Record<string, PeerResult | { error: string }>;
 }
 
@@ -25,6 +27,23 @@ export interface BenchResults {
   items: ItemResult[];
   /** Rows re-measured later with --merge. */
   merged?: { date: string; items: string[] }[];
+  /** Cold-start items (bench/cold.ts): fresh processes with empty shader and tuning caches. */
+  cold?: { date: string; loadBefore?: string; loadAfter?: string; results: ColdResult[] };
+}
+
+export interface ColdResult {
+  name: string;
+  engine: string;
+  /** The first run in the fresh process (with prepareMs inside it where prepareKernels ran first). */
+  firstMs: number;
+  /** Median of the warm runs that followed in the same process (or, for the CLI, of fresh processes with the cache now filled). */
+  warmMs: number;
+  warmRuns: number[];
+  /** firstMs / warmMs. */
+  ratio: number;
+  /** Distinct pipelines the first run compiled. */
+  pipelines?: number;
+  prepareMs?: number;
 }
 
 const fmtMs = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -34,11 +53,18 @@ export function markdownTable(r: BenchResults): string {
   const peers = [...new Set(r.items.flatMap((i) => Object.keys(i.peers)))];
   const head = `| item | shape | convscope ms | GFLOP/s | ${peers.map((p) => `${p} ms | ratio`).join(' | ')} |`;
   const sep = `|---|---|---:|---:|${peers.map(() => '---:|---:').join('|')}|`;
+  // a peer's failures are footnoted with their reasons (one note per distinct reason)
+  const notes: string[] = [];
+  const note = (p: string, why: string) => {
+    const text = `${p}: ${why.length > 160 ? `${why.slice(0, 157)}...` : why}`;
+    if (!notes.includes(text)) notes.push(text);
+    return notes.indexOf(text) + 1;
+  };
   const rows = r.items.map((i) => {
     const cells = peers.map((p) => {
       const e = i.peers[p];
       if (!e) return ' | ';
-      if ('error' in e) return `failed | `;
+      if ('error' in e) return `failed [${note(p, e.error)}] | `;
       return `${fmtMs(e.ms)} | ${e.ratio.toFixed(2)}x`;
     });
     return `| ${i.name} | ${i.shape} | ${fmtMs(i.ms)} | ${i.gflops === null ? '' : i.gflops.toFixed(2)} | ${cells.join(' | ')} |`;
@@ -46,6 +72,22 @@ export function markdownTable(r: BenchResults): string {
   const mem = r.items
     .filter((i) => i.peakBytes !== undefined)
     .map((i) => `- ${i.name}: peak GPU memory convscope ${fmtMiB(i.peakBytes)}${Object.entries(i.peers).map(([p, e]) => ('peakBytes' in e && e.peakBytes !== undefined ? `, ${p} ${fmtMiB(e.peakBytes)}` : '')).join('')}`);
+  const cold = r.cold
+    ? [
+        '',
+        `Cold start (${r.cold.date}; each in a fresh process with empty Mesa shader and convscope tuning caches; load average ${r.cold.loadBefore ?? '?'} before, ${r.cold.loadAfter ?? '?'} after):`,
+        '',
+        '| item | engine | first run s | warm s (median) | first / warm | pipelines compiled |',
+        '|---|---|---:|---:|---:|---:|',
+        ...r.cold.results.map(
+          (c) =>
+            `| ${c.name} | ${c.engine} | ${(c.firstMs / 1000).toFixed(1)}${c.prepareMs !== undefined ? ` (prepare ${(c.prepareMs / 1000).toFixed(1)})` : ''} | ${(c.warmMs / 1000).toFixed(2)} | ${c.ratio.toFixed(1)}x | ${c.pipelines ?? ''} |`,
+        ),
+      ]
+    : [];
+  const counted = r.items.filter((i) => i.pipelines !== undefined);
+  const pipes = counted.length ? ['', `Distinct pipelines one run uses (convscope): ${counted.map((i) => `${i.name} ${i.pipelines}`).join('; ')}.`] : [];
+  const footnotes = notes.length ? ['', ...notes.map((n, k) => `[${k + 1}] ${n}`)] : [];
   return [
     `Adapter: ${Object.values(r.adapter).filter(Boolean).join(' / ')}; ${r.date}; ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
     `ratio = peer ms / convscope ms (above 1: convscope is faster). Median of ${r.settings.reps} runs after ${r.settings.warmup} warm-up.`,
@@ -53,8 +95,11 @@ export function markdownTable(r: BenchResults): string {
     head,
     sep,
     ...rows,
+    ...footnotes,
     '',
     ...mem,
+    ...pipes,
+    ...cold,
   ].join('\n');
 }
 

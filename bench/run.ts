@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
 import { e2eItems, kernelItems, type Engine } from './items.ts';
+import { jaxVersion, prepareJax } from './jax_peer.ts';
 import { loadTf, tfVersions } from './peers.ts';
 import { markdownTable, svgChart, type BenchResults, type ItemResult } from './report.ts';
 import { timeIt } from './timing.ts';
@@ -24,7 +25,7 @@ const { values: o } = parseArgs({
     full: { type: 'boolean', default: false },
     reps: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
-    engines: { type: 'string', default: 'convscope,tfjs-webgpu,tfjs-wasm' },
+    engines: { type: 'string', default: 'convscope,tfjs-webgpu,jax-webgpu,tfjs-wasm' },
     out: { type: 'string', default: join(import.meta.dirname, 'results') },
     'budget-ms': { type: 'string', default: '60000' },
     /** re-measure the --only items and replace their rows in the adapter's full results */
@@ -34,7 +35,7 @@ const { values: o } = parseArgs({
 
 const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
 const tf = await loadTf();
-const engines = o.engines!.split(',') as Engine[];
+const engines = o.engines!.split(',') as (Engine | 'jax-webgpu')[];
 const only = o.only ? new RegExp(o.only, 'i') : undefined;
 const items = [...kernelItems(), ...e2eItems(o.full!)].filter((i) => !only || only.test(i.name));
 const settings = { reps: Number(o.reps), warmup: Number(o.warmup), full: o.full, budgetMs: Number(o['budget-ms']) };
@@ -42,7 +43,7 @@ const info = gpu.ctx.adapterInfo;
 const results: BenchResults = {
   adapter: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
   date: new Date().toISOString(),
-  versions: { node: process.versions.node, ...tfVersions(tf), convscope: '0.1.0' },
+  versions: { node: process.versions.node, ...tfVersions(tf), ...(engines.includes('jax-webgpu') ? { 'jax-js': jaxVersion() } : {}), convscope: '0.1.0' },
   settings,
   items: [],
 };
@@ -53,8 +54,18 @@ for (const item of items) {
   for (const engine of engines) {
     let prepared;
     try {
-      prepared = await item.prepare(engine);
-      const t = await timeIt(prepared.run, { warmup: settings.warmup, reps: settings.reps, budgetMs: settings.budgetMs });
+      prepared = engine === 'jax-webgpu' ? await prepareJax(item) : await item.prepare(engine);
+      // convscope's end-to-end items: the distinct pipelines one run uses (every run uses the same)
+      const keys = new Set<string>();
+      const dispatch = gpu.dispatch;
+      if (engine === 'convscope' && item.kind === 'e2e') gpu.dispatch = (d) => (keys.add(d.key), dispatch.call(gpu, d));
+      let t;
+      try {
+        t = await timeIt(prepared.run, { warmup: settings.warmup, reps: settings.reps, budgetMs: settings.budgetMs });
+      } finally {
+        gpu.dispatch = dispatch;
+      }
+      if (keys.size > 0) row.pipelines = keys.size;
       const peak = await prepared.peakBytes?.();
       if (engine === 'convscope') {
         row.ms = t.ms;

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // `npm run bench`: bundles bench/run.ts with esbuild (TensorFlow.js's ES build needs a
-// bundler's module resolution) and runs it; arguments are passed through.
+// bundler's module resolution) and runs it; arguments are passed through. With --cold it
+// runs bench/cold.ts instead (fresh processes with empty shader caches).
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const outfile = `${root}bench/.build/run.mjs`;
+const cold = process.argv.includes('--cold');
+const entry = cold ? 'cold' : 'run';
+const outfile = `${root}bench/.build/${entry}.mjs`;
 await build({
-  entryPoints: [`${root}bench/run.ts`],
+  entryPoints: [`${root}bench/${entry}.ts`],
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -22,5 +25,5 @@ await build({
   },
   define: { 'import.meta.dirname': JSON.stringify(`${root}bench`) },
 });
-const r = spawnSync(process.execPath, [outfile, ...process.argv.slice(2)], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, [outfile, ...process.argv.slice(2).filter((a) => a !== '--cold')], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -1,0 +1,249 @@
+/**
+ * `npm run bench -- --cold`: what a user meets first. Each item runs in a fresh process
+ * whose Mesa shader cache (MESA_SHADER_CACHE_DIR) and convscope tuning cache
+ * (CONVSCOPE_CACHE_DIR) are empty folders, so every pipeline is compiled from scratch:
+ *
+ *   - the first Grad-CAM on VGG16 at 224 (random weights; forward, class score, gradient to
+ *     block5_conv3), convscope and tfjs-webgpu, each followed by warm runs in the same process;
+ *   - the same for convscope with prepareKernels called first (its time counted);
+ *   - a first `convscope gradcam` of the bundled cats-vs-dogs model (50x50) from the command
+ *     line, then the same command again with the now-filled cache.
+ *
+ * Results are merged into bench/results/<adapter>.json as `cold` (and its .md).
+ *
+ *   npm run bench -- --cold [--only REGEX] [--warm N]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as cs from '../src/index.ts';
+import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
+import { e2eItems } from './items.ts';
+import { markdownTable, type BenchResults, type ColdResult } from './report.ts';
+import { VGG16_CONVS, vgg16, type VggOps, type VggWeights } from './vgg16_ops.ts';
+
+const root = join(import.meta.dirname, '..');
+const { values: o } = parseArgs({
+  options: {
+    child: { type: 'string' },
+    only: { type: 'string' },
+    warm: { type: 'string', default: '3' },
+    out: { type: 'string', default: join(import.meta.dirname, 'results') },
+    cold: { type: 'boolean', default: true },
+  },
+});
+
+interface ChildReport {
+  firstMs: number;
+  warmMs: number[];
+  pipelines?: number;
+  prepareMs?: number;
+  adapter?: Record<string, string>;
+  slug?: string;
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// ---- child side: one fresh process, one item ----
+
+function oursVggOps(): VggOps<cs.Tensor> {
+  return {
+    conv: (x, w, b) => cs.fusedConv2d(x, w, b, { padding: 'same', activation: 'relu' }),
+    pool: (x) => cs.maxPool(x),
+    flatten: (x) => cs.flatten(x),
+    dense: (x, w, b, act) => (act === 'relu' ? cs.relu : cs.softmax)(cs.biasAdd(cs.matmul(x, w[0]), b)),
+  };
+}
+
+/** convscope's VGG16 Grad-CAM pass as a synchronous function (what prepareKernels records). */
+function convscopeGradCam(): { pass: () => cs.Tensor[]; dispose: () => void } {
+  const w: VggWeights<cs.Tensor> = { convs: new Map(), dense: new Map() };
+  VGG16_CONVS.forEach(([name, inC, outC], i) => w.convs.set(name, [cs.randomNormal([3, 3, inC, outC], 0, Math.sqrt(2 / (9 * inC)), i + 1), cs.zeros([outC])]));
+  for (const [name, n, m] of [
+    ['fc1', 25088, 4096],
+    ['fc2', 4096, 4096],
+    ['predictions', 4096, 1000],
+  ] as const)
+    w.dense.set(name, [[cs.randomNormal([n, m], 0, Math.sqrt(2 / n), n + m)], cs.zeros([m])]);
+  const x = cs.randomUniform([1, 224, 224, 3], -100, 100, 7);
+  const ops = oursVggOps();
+  const pass = () => {
+    const { value, grads } = cs.gradientsOf(
+      (watch) => {
+        const { out, kept } = vgg16(ops, w, x, 'predictions', 'block5_conv3', watch);
+        return { value: cs.reshape(cs.slice(out, [0, 386], [1, 1]), []), wrt: [kept!] };
+      },
+      { onlyWatched: true },
+    );
+    return [value, ...grads];
+  };
+  return { pass, dispose: () => cs.dispose([...[...w.convs.values(), ...w.dense.values()].flat(2), x]) };
+}
+
+async function child(name: string): Promise<ChildReport> {
+  const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
+  const warmRuns = Number(o.warm);
+  const info = gpu.ctx.adapterInfo;
+  const adapter = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description };
+  const slug = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
+  if (name === 'convscope' || name === 'convscope-prepare') {
+    const g = convscopeGradCam();
+    await gpu.sync();
+    const before = gpu.stats.pipelinesCompiled;
+    const once = async () => {
+      cs.dispose(g.pass());
+      await gpu.sync();
+    };
+    let prepareMs: number | undefined;
+    const t0 = performance.now();
+    if (name === 'convscope-prepare') {
+      await cs.prepareKernels(() => cs.dispose(g.pass()), { wait: true });
+      prepareMs = performance.now() - t0;
+    }
+    await once();
+    const firstMs = performance.now() - t0;
+    const pipelines = gpu.stats.pipelinesCompiled - before;
+    const warmMs: number[] = [];
+    for (let i = 0; i < warmRuns; i++) {
+      const t = performance.now();
+      await once();
+      warmMs.push(performance.now() - t);
+    }
+    g.dispose();
+    return { firstMs, warmMs, pipelines, prepareMs, adapter, slug };
+  }
+  if (name === 'tfjs-webgpu') {
+    const item = e2eItems(false).find((i) => i.name.startsWith('Grad-CAM'))!;
+    const p = await item.prepare('tfjs-webgpu');
+    const t0 = performance.now();
+    await p.run();
+    const firstMs = performance.now() - t0;
+    const warmMs: number[] = [];
+    for (let i = 0; i < warmRuns; i++) {
+      const t = performance.now();
+      await p.run();
+      warmMs.push(performance.now() - t);
+    }
+    p.dispose();
+    return { firstMs, warmMs, adapter, slug };
+  }
+  if (name === 'adapter') return { firstMs: 0, warmMs: [], adapter, slug };
+  throw new Error(`cold: unknown child item '${name}'`);
+}
+
+if (o.child) {
+  const r = await child(o.child);
+  process.stdout.write(`COLD ${JSON.stringify(r)}\n`, () => process.exit(0));
+} else {
+  await parent();
+}
+
+// ---- parent side ----
+
+function freshEnv(): { env: NodeJS.ProcessEnv; dirs: string[] } {
+  const mesa = mkdtempSync(join(tmpdir(), 'cs-cold-mesa-'));
+  const tuning = mkdtempSync(join(tmpdir(), 'cs-cold-tuning-'));
+  return { env: { ...process.env, MESA_SHADER_CACHE_DIR: mesa, CONVSCOPE_CACHE_DIR: tuning, MESA_SHADER_CACHE_DISABLE: 'false' }, dirs: [mesa, tuning] };
+}
+
+function runChild(name: string, env: NodeJS.ProcessEnv): ChildReport {
+  const r = spawnSync(process.execPath, [process.argv[1], '--child', name, '--warm', o.warm!], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('COLD '));
+  if (!line) throw new Error(`cold: child '${name}' failed (status ${r.status}):\n${r.stderr.slice(-2000)}`);
+  return JSON.parse(line.slice(5)) as ChildReport;
+}
+
+/** Wall time of one `convscope gradcam` of the cats-vs-dogs model, from spawn to exit. */
+function runCli(env: NodeJS.ProcessEnv): number {
+  const out = mkdtempSync(join(tmpdir(), 'cs-cold-out-'));
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [join(root, 'bin/convscope.mjs'), 'gradcam', join(root, 'assets/cats_and_dogs_small_1.h5'), join(root, 'assets/chelsea_cat.png'), '--out', join(out, 'o')], { env, encoding: 'utf8', cwd: root });
+  const ms = performance.now() - t;
+  rmSync(out, { recursive: true, force: true });
+  if (r.status !== 0) throw new Error(`cold: convscope gradcam failed (status ${r.status}): ${r.stderr.slice(-2000)}`);
+  return ms;
+}
+
+async function parent(): Promise<void> {
+  const only = o.only ? new RegExp(o.only, 'i') : undefined;
+  const loadBefore = loadAverage();
+  const results: ColdResult[] = [];
+  let adapter: Record<string, string> | undefined;
+  let slug: string | undefined;
+  const items: { name: string; what: string; run: () => ColdResult }[] = [
+    ...(['convscope', 'tfjs-webgpu', 'convscope-prepare'] as const).map((engine) => ({
+      name: `first Grad-CAM, VGG16 224 (${engine})`,
+      what: engine,
+      run: (): ColdResult => {
+        const { env, dirs } = freshEnv();
+        try {
+          const r = runChild(engine, env);
+          adapter ??= r.adapter;
+          slug ??= r.slug;
+          return {
+            name: 'first Grad-CAM on VGG16 at 224',
+            engine: engine === 'convscope-prepare' ? 'convscope, prepareKernels first' : engine,
+            firstMs: r.firstMs,
+            warmMs: median(r.warmMs),
+            warmRuns: r.warmMs,
+            ratio: r.firstMs / median(r.warmMs),
+            ...(r.pipelines !== undefined ? { pipelines: r.pipelines } : {}),
+            ...(r.prepareMs !== undefined ? { prepareMs: r.prepareMs } : {}),
+          };
+        } finally {
+          dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+        }
+      },
+    })),
+    {
+      name: 'first convscope gradcam, cats-vs-dogs 50x50 (CLI)',
+      what: 'cli',
+      run: (): ColdResult => {
+        const { env, dirs } = freshEnv();
+        try {
+          const first = runCli(env);
+          const warm = Array.from({ length: Math.max(1, Number(o.warm) - 1) }, () => runCli(env));
+          return { name: 'first `convscope gradcam` of cats_and_dogs_small_1.h5 (whole command)', engine: 'convscope', firstMs: first, warmMs: median(warm), warmRuns: warm, ratio: first / median(warm) };
+        } finally {
+          dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+        }
+      },
+    },
+  ];
+  for (const it of items) {
+    if (only && !only.test(it.name)) continue;
+    console.error(`cold: ${it.name} ...`);
+    const r = it.run();
+    console.error(`  first ${(r.firstMs / 1000).toFixed(1)} s, warm ${(r.warmMs / 1000).toFixed(2)} s (${r.warmRuns.map((v) => (v / 1000).toFixed(2)).join(', ')}), ${r.ratio.toFixed(1)}x${r.pipelines !== undefined ? `, ${r.pipelines} pipelines` : ''}`);
+    results.push(r);
+  }
+  if (!slug) {
+    // only the CLI ran: ask a child which adapter this is
+    const r = runChild('adapter', process.env);
+    slug = r.slug;
+    adapter = r.adapter;
+  }
+  const file = join(o.out!, `${slug ?? 'adapter'}.json`);
+  mkdirSync(o.out!, { recursive: true });
+  const full: BenchResults = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResults) : { adapter: adapter ?? {}, date: new Date().toISOString(), versions: {}, settings: {}, items: [] };
+  const kept = (full.cold?.results ?? []).filter((c) => !results.some((r) => r.name === c.name && r.engine === c.engine));
+  full.cold = { date: new Date().toISOString(), loadBefore, loadAfter: loadAverage(), results: [...kept, ...results] };
+  writeFileSync(file, `${JSON.stringify(full, null, 2)}\n`);
+  writeFileSync(file.replace(/\.json$/, '.md'), `${markdownTable(full)}\n`);
+  console.error(`wrote ${file} (cold) and .md`);
+  process.exit(0);
+}
+
+function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return '';
+  }
+}
