@@ -27,8 +27,8 @@ import { Random } from '../engine/random.ts';
 import { gradCam } from '../viz/gradcam.ts';
 import { filterPatterns, initialImages } from '../viz/filters.ts';
 import { deprocessImage } from '../viz/grid.ts';
-import { kinkFlips, poolWindows, tfjsKerasModel, type Nudges, type HostTensor, type TfjsKerasModel } from './tfjs_keras.ts';
-import { referenceVersions, weightGradientStubs, type ReferenceName } from './reference.ts';
+import { kinkFlips, poolWindows, setFastConvolutionGradients, tfjsKerasModel, type Nudges, type HostTensor, type TfjsKerasModel } from './tfjs_keras.ts';
+import { referenceVersions, useReference, weightGradientStubs, type ReferenceName } from './reference.ts';
 import type { StoredConfig } from './keras_config.ts';
 
 export type RowKind = 'layer' | 'input-gradient' | 'gradcam-gradient' | 'gradcam-map' | 'ascent-loss' | 'ascent-image';
@@ -78,6 +78,8 @@ export interface ValidateOptions {
   ascentLayer?: string;
   filter?: number;
   size?: number;
+  /** The weights TF.js gets (default: the same arrays as convscope's, as read from the file). */
+  referenceWeights?: Map<string, import('../models/keras/spec.ts').WeightArray[]>;
 }
 
 export interface ValidationReport {
@@ -94,6 +96,8 @@ export interface ValidationReport {
   firstFailure?: string;
   /** Where the two forward passes took different branches of a kink and TF.js's input there was nudged. */
   kinks?: string;
+  /** Where the gradient rows ran on tfjs-cpu instead, and why. */
+  fallback?: string;
   /** TF.js layers computed by Keras-formula classes (tfjs_keras.ts). */
   substitutions: string[];
   /** Weight-gradient kernels the TF.js backend lacks, stood in for by zeros (validate takes no weight gradient). */
@@ -203,7 +207,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
   const G = TOLERANCES.gradient;
   try {
     if (config instanceof Error) throw config;
-    tfm = await tfjsKerasModel(config.config, read.weights, { kerasVersion: config.kerasVersion, reference });
+    tfm = await tfjsKerasModel(config.config, o.referenceWeights ?? read.weights, { kerasVersion: config.kerasVersion, reference });
   } catch (e) {
     buildError = `TF.js cannot build this model: ${message(e)}`;
   }
@@ -287,11 +291,23 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     let run: { outputs: Map<string, HostTensor>; gradient?: HostTensor; layerGradient?: HostTensor } | undefined;
     let gradError: string | undefined;
     let kinks: string | undefined;
+    let fallback: string | undefined;
     if (tfm) {
       const t = tfm;
       const go = (nudges?: Parameters<TfjsKerasModel['outputsAndGradient']>[2]) => (gcLayer ? t.outputsAndGradients(tfIn(x!), tfScore, gcLayer, nudges) : t.outputsAndGradient(tfIn(x!), tfScore, nudges));
       try {
-        run = go();
+        try {
+          run = go();
+        } catch (e) {
+          // a gradient kernel tfjs-wasm lacks (DepthwiseConv2dNativeBackpropInput): the
+          // gradient rows and the ascent on tfjs-cpu (the same model; tfjs moves its weights)
+          const lacks = missingKernel(e, reference);
+          if (!lacks || reference !== 'tfjs-wasm') throw e;
+          await useReference('tfjs-cpu');
+          setFastConvolutionGradients(true);
+          fallback = `${lacks.split(':')[0]}: the gradient rows and the ascent ran on tfjs-cpu`;
+          run = go();
+        }
         const r0 = run;
         const oursIn = (n: string) => {
           const v = ourValues.get(n);
@@ -391,6 +407,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
       complete: !rows.some((r) => r.status === 'unsupported'),
       firstFailure: (failLayer ?? fail)?.name,
       kinks,
+      fallback,
       substitutions: tfm ? [...tfm.substitutions].map(([k, v]) => `${k}: ${v}`) : [],
       stubbedKernels: weightGradientStubs(),
     };
@@ -543,6 +560,7 @@ export function formatReport(r: ValidationReport): string[] {
     );
   }
   if (r.kinks) lines.push(`kinks: ${r.kinks}`);
+  if (r.fallback) lines.push(r.fallback);
   if (r.substitutions.length) lines.push(`TF.js layers from Keras's formulas: ${r.substitutions.join('; ')}`);
   if (r.stubbedKernels.length) lines.push(`TF.js (${r.reference}) has no ${r.stubbedKernels.join(', ')}: zeros stand in (only input and activation gradients are compared)`);
   lines.push(
