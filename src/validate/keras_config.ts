@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { unzipSync } from 'fflate';
 import { readStringAttr, withHdf5File } from '../models/keras/hdf5_file.ts';
+import { squeezeNetKerasConfig, vgg16KerasConfig } from '../models/keras/architectures.ts';
 
 export interface StoredConfig {
   config: object;
@@ -17,8 +18,12 @@ export class NoConfigError extends Error {}
 
 export async function storedKerasConfig(file: string, arch?: string): Promise<StoredConfig> {
   if (arch !== undefined) {
+    // the built-in architectures: the Keras config keras.applications writes (architectures.ts)
+    if (arch === 'vgg16') return { config: vgg16KerasConfig({ includeTop: true }), kerasVersion: '2.1.6' };
+    if (arch === 'vgg16-notop') return { config: vgg16KerasConfig({ includeTop: false }), kerasVersion: '2.1.6' };
+    if (arch === 'squeezenet-notop') return { config: squeezeNetKerasConfig({ inputShape: [null, null, 3] }), kerasVersion: '2.1.6' };
     if (!arch.endsWith('.json') && !arch.trimStart().startsWith('{')) {
-      throw new NoConfigError(`the built-in architecture '${arch}' has no Keras config for TF.js to build (convscope builds it itself)`);
+      throw new NoConfigError(`'${arch}' is neither a built-in architecture nor a Keras JSON config`);
     }
     const json = JSON.parse(arch.trimStart().startsWith('{') ? arch : await readFile(arch, 'utf8')) as { keras_version?: string };
     return { config: json, kerasVersion: String(json.keras_version ?? '2') };

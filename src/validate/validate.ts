@@ -236,6 +236,8 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     const out = read.spec.outputs[0];
     const outShape = model.storedShape(out);
     const units = outShape[outShape.length - 1] as number;
+    // a model without a class output (a no-top feature extractor) scores the mean of its output
+    const classifier = outShape.length === 2;
     const prob = model.outputIsProbability(out);
     let gcLayer: string | undefined;
     try {
@@ -246,15 +248,22 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
 
     // ours: every layer's output, the input gradient and the Grad-CAM layer's gradient of the score
     const ourValues = new Map<string, Float32Array>();
+    // the shapes of this run (a model open in its input size has them only once run)
+    const ourShapes = new Map<string, number[]>();
+    const shapeOf = (n: string) => ourShapes.get(n) ?? model.storedShape(n).map((d) => d ?? 1);
     const xt = cs.tensor(x, ourShape);
     let top = 0;
     let ourGrad: Float32Array;
     {
       const { value, grads } = cs.gradientsOf(() => {
         const outs = model.run(xt, [...allNames, out]);
-        allNames.forEach((n, i) => ourValues.set(n, Float32Array.from(outs[i].dataSync() as Float32Array)));
+        allNames.forEach((n, i) => {
+          ourValues.set(n, Float32Array.from(outs[i].dataSync() as Float32Array));
+          ourShapes.set(n, [...outs[i].shape]);
+        });
         const y = outs[outs.length - 1];
         const p = y.dataSync() as Float32Array;
+        if (!classifier) return { value: ourScore(y), wrt: [xt] };
         top = units === 1 ? (p[0] > (prob ? 0.5 : 0) ? 1 : 0) : p.indexOf(Math.max(...p));
         return { value: ourScore(y), wrt: [xt] };
       });
@@ -263,12 +272,14 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     }
     /** The score Grad-CAM uses ('prob'): the probability of the top class (softmax / sigmoid of logits). */
     function ourScore(y: cs.Tensor): cs.Tensor {
+      if (!classifier) return cs.mean(y);
       const q = prob ? y : units === 1 ? cs.sigmoid(y) : cs.softmax(y);
       const s = cs.reshape(cs.slice(q, [0, units === 1 ? 0 : top], [1, 1]), []);
       return units === 1 && top === 0 ? cs.sub(1, s) : s;
     }
     const tfScore = (o2: tf.Tensor[]): tf.Scalar => {
       const y = o2[0];
+      if (!classifier) return tf.mean(y) as tf.Scalar;
       const q = prob ? y : units === 1 ? tf.sigmoid(y) : tf.softmax(y);
       const s = tf.reshape(tf.slice(q, [0, units === 1 ? 0 : top], [1, 1]), []);
       return (units === 1 && top === 0 ? tf.sub(1, s) : s) as tf.Scalar;
@@ -313,7 +324,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
           const v = ourValues.get(n);
           const th = r0.outputs.get(n);
           if (!v || !th) return undefined;
-          const held = model.storedShape(n).map((d) => d ?? 1);
+          const held = shapeOf(n);
           return held.join() === th.shape.join() ? v : nhwcToNchw(v, held);
         };
         const flips = kinkFlips(read.spec.layers, oursIn, (n) => r0.outputs.get(n), kerasMajor);
@@ -339,7 +350,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     const theirsOurLayout = (n: string): Float32Array | undefined => {
       const th = run?.outputs.get(n);
       if (!th) return undefined;
-      const held = model.storedShape(n).map((d) => d ?? 1);
+      const held = shapeOf(n);
       return held.join() === th.shape.join() ? th.values : nchwToNhwc(th.values, th.shape);
     };
 
@@ -347,7 +358,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     for (const n of names) {
       const cls = model.layer(n).className;
       const ours = ourValues.get(n)!;
-      const shape = model.storedShape(n).map((d) => d ?? 1);
+      const shape = shapeOf(n);
       const theirs = theirsOurLayout(n);
       if (!run) rows.push({ kind: 'layer', name: n, className: cls, shape, measure: 'rel', tolerance: A.tol, floor: A.floor, status: 'unsupported', note: buildError });
       else if (!theirs) rows.push({ kind: 'layer', name: n, className: cls, shape, measure: 'rel', tolerance: A.tol, floor: A.floor, status: 'unsupported', note: 'only convscope has this layer (TF.js has no output of that name)' });
@@ -364,24 +375,28 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
 
     // gradients and Grad-CAM
     const why = buildError ?? gradError;
-    const scoreName = `d p(class ${top}) / d input`;
+    const scoreOf = classifier ? `p(class ${top})` : 'mean(output)';
+    const scoreName = `d ${scoreOf} / d input`;
     if (run?.gradient) rows.push({ ...compareRow('input-gradient', scoreName, ourGrad, cf ? nchwToNhwc(run.gradient.values, kerasShape) : run.gradient.values, ourShape, G), note: kinks ? 'TF.js nudged at kinks / tied maxima (see kinks)' : undefined });
     else rows.push({ kind: 'input-gradient', name: scoreName, shape: ourShape, measure: 'rel', tolerance: G.tol, floor: G.floor, status: 'unsupported', note: why });
     if (gcLayer && ourG) {
-      const gShape = model.storedShape(gcLayer).map((d) => d ?? 1);
-      const gName = `d p(class ${top}) / d ${gcLayer}`;
+      const gShape = shapeOf(gcLayer);
+      const gName = `d ${scoreOf} / d ${gcLayer}`;
       const lg = run?.layerGradient;
       const theirG = lg ? (gShape.join() === lg.shape.join() ? lg.values : nchwToNhwc(lg.values, lg.shape)) : undefined;
       if (theirG) rows.push({ ...compareRow('gradcam-gradient', gName, ourG, theirG, gShape, G), note: kinks ? 'TF.js nudged at kinks / tied maxima (see kinks)' : undefined });
       else rows.push({ kind: 'gradcam-gradient', name: gName, shape: gShape, measure: 'rel', tolerance: G.tol, floor: G.floor, status: 'unsupported', note: why });
-      const gc = await gradCam(model, xt, { layer: gcLayer, classIndex: top, score: 'prob' });
       const mName = `Grad-CAM map at ${gcLayer}, class ${top}`;
+      const gc = classifier ? await gradCam(model, xt, { layer: gcLayer, classIndex: top, score: 'prob' }) : undefined;
+      // no class output (a no-top feature extractor): no Grad-CAM map, its layer's gradient is of the output's mean
+      if (gc) {
       const theirA = theirsOurLayout(gcLayer);
       if (theirG && theirA && gShape.length === 4) {
         const theirMap = camMap(theirA, theirG, gShape);
         const { maxAbs, maxRel } = errors(gc.heatmap.data, theirMap, 1);
         rows.push({ kind: 'gradcam-map', name: mName, shape: [gc.heatmap.height, gc.heatmap.width], maxAbs, maxRel, measure: 'abs', tolerance: TOLERANCES.gradcam.tol, status: maxAbs <= TOLERANCES.gradcam.tol ? 'pass' : 'fail' });
       } else rows.push({ kind: 'gradcam-map', name: mName, shape: [gc.heatmap.height, gc.heatmap.width], measure: 'abs', tolerance: TOLERANCES.gradcam.tol, status: 'unsupported', note: why });
+      }
     }
     xt.dispose();
 
@@ -460,9 +475,13 @@ async function ascentRows(
     for (let s = 0; s <= steps; s++) {
       const input = x;
       const values = new Map<string, Float32Array>();
+      const shapes = new Map<string, number[]>();
       const { value, grads } = cs.gradientsOf(() => {
         const outs = model.run(input, [...names, layer]);
-        names.forEach((n, i) => values.set(n, Float32Array.from(outs[i].dataSync() as Float32Array)));
+        names.forEach((n, i) => {
+          values.set(n, Float32Array.from(outs[i].dataSync() as Float32Array));
+          shapes.set(n, [...outs[i].shape]);
+        });
         const out = outs[outs.length - 1];
         const [, h, w] = out.shape;
         return { value: cs.div(cs.sum(cs.mul(out, mask), [1, 2, 3]), h * w), wrt: [input] };
@@ -482,7 +501,7 @@ async function ascentRows(
         const v = values.get(n);
         const th = r0.outputs.get(n);
         if (!v || !th) return undefined;
-        const hs = model.storedShape(n).map((d) => d ?? 1);
+        const hs = shapes.get(n)!;
         return hs.join() === th.shape.join() ? v : nhwcToNchw(v, hs);
       };
       const flips = kinkFlips(model.spec.layers, oursIn, (n) => r0.outputs.get(n), kerasMajor);
