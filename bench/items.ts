@@ -6,6 +6,7 @@ import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
 import { tfChecked, useTf, type Tf } from './peers.ts';
 import { VGG16_CONVS, vgg16, type VggOps, type VggWeights } from './vgg16_ops.ts';
+import { channelMasks } from '../src/viz/attribution/score_cam.ts';
 
 export type Engine = 'convscope' | 'tfjs-webgpu' | 'tfjs-wasm';
 
@@ -300,6 +301,95 @@ async function prepareVgg(engine: Engine, task: Task): Promise<Prepared> {
     },
     peakBytes: async () => peak,
   };
+}
+
+// ---- attribution methods (src/viz/attribution/), batched ----
+
+/**
+ * Score-CAM at block5_conv3 (512 channels, 14x14): for each batch of channels, the
+ * channel maps upsampled to 224 (bilinear, half-pixel centres), min-max normalised,
+ * multiplied into the image, VGG16's forward pass on the batch and the class score read
+ * back; A is computed once beforehand, the same for both engines. SmoothGrad: a batch of
+ * noisy copies, the gradient of the class probability with respect to the input through
+ * all of VGG16, summed over the batch and read back. Without --full, one batch of the
+ * method's (Score-CAM: 8 of 512 masks; SmoothGrad: 5 of n = 50); with it, the whole method.
+ */
+type AttributionTask = { kind: 'scorecam'; batch: number; batches: number } | { kind: 'smoothgrad'; batch: number; batches: number };
+const CLASS = 386;
+
+async function prepareAttribution(engine: Engine, task: AttributionTask): Promise<Prepared> {
+  const size = 224;
+  if (engine === 'convscope') {
+    await cs.setBackend('webgpu');
+    const w = makeWeights((s, std, seed) => cs.randomNormal(s, 0, std, seed), cs.zeros, true);
+    const ops = oursVggOps();
+    const x = cs.randomUniform([1, size, size, 3], -100, 100, 7);
+    const At = task.kind === 'scorecam' ? cs.tidy(() => cs.transpose(vgg16(ops, w, x, 'block5_conv3').out, [3, 1, 2, 0])) : undefined;
+    const noise = task.kind === 'smoothgrad' ? cs.randomNormal([task.batch, size, size, 3], 0, 0.15 * 200, 9) : undefined;
+    const run = async () => {
+      for (let b = 0; b < task.batches; b++) {
+        if (task.kind === 'scorecam') {
+          const s = cs.tidy(() => {
+            const { masks } = channelMasks(At!, b * task.batch, task.batch, [size, size]);
+            return cs.reshape(cs.slice(vgg16(ops, w, cs.mul(x, masks), 'predictions').out, [0, CLASS], [task.batch, 1]), [task.batch]);
+          });
+          await s.data();
+          s.dispose();
+        } else {
+          const { value, grads } = cs.gradientsOf(() => {
+            const xn = cs.add(x, noise!);
+            return { value: cs.slice(vgg16(ops, w, xn, 'predictions').out, [0, CLASS], [task.batch, 1]), wrt: [xn] };
+          });
+          const g = cs.tidy(() => cs.sum(grads[0], [0]));
+          await g.data();
+          cs.dispose([value, ...grads, g]);
+        }
+      }
+    };
+    return { run, dispose: () => cs.dispose([...[...w.convs.values(), ...w.dense.values()].flat(2), x, ...(At ? [At] : []), ...(noise ? [noise] : [])]) };
+  }
+  const tf = await useTf(engine === 'tfjs-webgpu' ? 'webgpu' : 'wasm');
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  const w = makeWeights((s, std) => tf.randomNormal(s, 0, std), (s) => tf.zeros(s), true, device?.limits.maxStorageBufferBindingSize);
+  const ops = tfVggOps(tf);
+  const x = tf.randomUniform([1, size, size, 3], -100, 100);
+  const At = task.kind === 'scorecam' ? tf.tidy(() => tf.transpose(vgg16(ops, w, x, 'block5_conv3').out, [3, 1, 2, 0])) : undefined;
+  const noise = task.kind === 'smoothgrad' ? tf.randomNormal([task.batch, size, size, 3], 0, 0.15 * 200) : undefined;
+  const run = async () => {
+    await tfChecked(tf, async () => {
+      for (let b = 0; b < task.batches; b++) {
+        const s = tf.tidy(() => {
+          if (task.kind === 'scorecam') {
+            const m = tf.image.resizeBilinear(tf.slice(At!, [b * task.batch, 0, 0, 0], [task.batch, -1, -1, -1]) as TF.Tensor4D, [size, size], false, true);
+            const lo = tf.min(m, [1, 2, 3], true);
+            const range = tf.sub(tf.max(m, [1, 2, 3], true), lo);
+            const flat = tf.cast(tf.equal(range, 0), 'float32');
+            const masks = tf.mul(tf.div(tf.sub(m, lo), tf.add(range, flat)), tf.sub(1, flat));
+            return tf.reshape(tf.slice(vgg16(ops, w, tf.mul(x, masks), 'predictions').out, [0, CLASS], [task.batch, 1]), [task.batch]);
+          }
+          const g = tf.grad((xn: TF.Tensor) => tf.sum(tf.slice(vgg16(ops, w, xn, 'predictions').out, [0, CLASS], [task.batch, 1])))(tf.add(x, noise!));
+          return tf.sum(g, 0);
+        });
+        await s.data();
+        s.dispose();
+      }
+    });
+  };
+  return { run, dispose: () => tf.dispose([...[...w.convs.values(), ...w.dense.values()].flat(2), x, ...(At ? [At] : []), ...(noise ? [noise] : [])]) };
+}
+
+export function attributionItems(full: boolean): BenchItem[] {
+  const item = (name: string, shape: string, flops: number, task: AttributionTask): BenchItem => ({ name, kind: 'e2e', shape, flops, prepare: (engine) => prepareAttribution(engine, task) });
+  const fwd = vggFlops(224);
+  return full
+    ? [
+        item('Score-CAM block5_conv3, 512 masks in 16 batches of 32', '512x224x224x3', 512 * fwd, { kind: 'scorecam', batch: 32, batches: 16 }),
+        item('SmoothGrad n=50 in one batch', '50x224x224x3', 50 * 3 * fwd, { kind: 'smoothgrad', batch: 50, batches: 1 }),
+      ]
+    : [
+        item('Score-CAM block5_conv3 (512 masks), 1 of 64 batches of 8', '8x224x224x3', 8 * fwd, { kind: 'scorecam', batch: 8, batches: 1 }),
+        item('SmoothGrad n=50, 1 of 10 batches of 5', '5x224x224x3', 5 * 3 * fwd, { kind: 'smoothgrad', batch: 5, batches: 1 }),
+      ];
 }
 
 export function e2eItems(full: boolean): BenchItem[] {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
-import { e2eItems, kernelItems, type Engine } from './items.ts';
+import { attributionItems, e2eItems, kernelItems, type Engine } from './items.ts';
 import { jaxVersion, prepareJax } from './jax_peer.ts';
 import { loadTf, tfVersions } from './peers.ts';
 import { markdownTable, svgChart, type BenchResults, type ItemResult } from './report.ts';
@@ -37,7 +37,7 @@ const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
 const tf = await loadTf();
 const engines = o.engines!.split(',') as (Engine | 'jax-webgpu')[];
 const only = o.only ? new RegExp(o.only, 'i') : undefined;
-const items = [...kernelItems(), ...e2eItems(o.full!)].filter((i) => !only || only.test(i.name));
+const items = [...kernelItems(), ...e2eItems(o.full!), ...attributionItems(o.full!)].filter((i) => !only || only.test(i.name));
 const settings = { reps: Number(o.reps), warmup: Number(o.warmup), full: o.full, budgetMs: Number(o['budget-ms']) };
 const info = gpu.ctx.adapterInfo;
 const results: BenchResults = {
