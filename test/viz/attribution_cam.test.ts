@@ -128,10 +128,10 @@ for (const make of [catsDogsNet, smallVggNet]) {
       check(`${net.name} ablationcam class ${c.classIndex} logit`, got, referenceAblationCam(ref(c), net.defaultLayer));
     });
 
-    it('explain() runs several CAMs for one class and leaves no tensor behind', async () => {
+    it('explain() runs several CAMs (batched ones too) for one class and leaves no tensor behind', async () => {
       const before = cs.engine.numTensors;
-      const maps = await explain(net.ours, x, ['hirescam', 'eigencam', 'gradcam'], { classIndex: cases[0].classIndex });
-      expect(maps.map((m) => m.method)).toEqual(['hirescam', 'eigencam', 'gradcam']);
+      const maps = await explain(net.ours, x, ['hirescam', 'eigencam', 'scorecam', 'ablationcam', 'gradcam'], { classIndex: cases[0].classIndex, batch: 16, weights: net.weights });
+      expect(maps.map((m) => m.method)).toEqual(['hirescam', 'eigencam', 'scorecam', 'ablationcam', 'gradcam']);
       expect(cs.engine.numTensors).toBe(before);
     });
   });

@@ -160,11 +160,19 @@ describe('Integrated Gradients completeness and bad counts (cats-vs-dogs, WebGPU
 
   it('|sum(IG) - (f(x) - f(baseline))| shrinks as m grows: m = 16, 64, 256 (batches of 16)', async () => {
     const errs: number[] = [];
+    const gpu = await webgpu();
+    await gpu.sync();
+    const before = cs.engine.numTensors;
+    const live = gpu.liveBytes();
     for (const m of [16, 64, 256]) {
       const r = await integratedGradients(net.ours, x, { classIndex: 1, steps: m, baseline: 'black', batch: 16 });
       errs.push(Math.abs(r.details!.completenessError as number));
       measured.push(`IG completeness m=${m}: sum(IG) ${(r.details!.sumIG as number).toFixed(6)}, f(x) - f(x') ${(r.scoreValue - (r.details!.baselineScore as number)).toFixed(6)}, |error| ${errs.at(-1)!.toExponential(3)} (relative ${(r.details!.relativeCompletenessError as number).toExponential(3)})`);
     }
+    // 21 batches of 16 and nothing left behind: no tensor, no GPU buffer
+    await gpu.sync();
+    expect(cs.engine.numTensors).toBe(before);
+    expect(gpu.liveBytes()).toBe(live);
     // the right Riemann sum's error is O(1/m): each 4x more steps must cut it by at least 2x
     expect(errs[1]).toBeLessThan(errs[0] / 2);
     expect(errs[2]).toBeLessThan(errs[1] / 2);

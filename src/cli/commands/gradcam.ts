@@ -4,7 +4,7 @@ import type { WeightArray } from '../../models/keras/spec.ts';
 import { overlayHeatmap } from '../../viz/grid.ts';
 import { encodeJpeg, encodePng } from '../../viz/image_encode.ts';
 import { classNamesFor, findImagenetClass, type ClassNames, type Prediction } from '../../viz/predictions.ts';
-import type { PreprocessMode } from '../../viz/preprocess.ts';
+import { preprocess, type PreprocessMode } from '../../viz/preprocess.ts';
 import { renderReport, type ReportSection } from '../../viz/report.ts';
 import { applyColormapFloat, JET } from '../../viz/colormap.ts';
 import type { Model } from '../../models/model.ts';
@@ -23,6 +23,8 @@ export interface GradCamFlags {
   method?: string;
   /** The model's weights as read (Ablation-CAM builds the rest of the network from them). */
   weights?: Map<string, WeightArray[]>;
+  /** Pixels (0..255) -> the model's input: where black and uniform baselines land (Integrated Gradients). */
+  toInput?: (pixels: Float32Array) => Float32Array;
 }
 
 export function resolveClass(model: Model, query: string | undefined, names?: ClassNames): number | undefined {
@@ -59,7 +61,7 @@ export async function gradCamPictures(model: Model, input: ModelInput, flags: Gr
   else {
     let m;
     try {
-      [m] = await explain(model, input.tensor, [method], { layer: flags.layer, classIndex, score, weights: flags.weights, seed: 0 });
+      [m] = await explain(model, input.tensor, [method], { layer: flags.layer, classIndex, score, weights: flags.weights, toInput: flags.toInput, seed: 0 });
     } catch (e) {
       if (e instanceof AttributionError) throw new UsageError(e.message);
       throw e;
@@ -109,7 +111,9 @@ export async function gradcamCommand(modelPath: string, imagePath: string, f: Co
   try {
     const names = await loadLabels(model, f.labels);
     f = { ...f, names, weights };
-    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
+    const mode = (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode;
+    const input = await loadInput(model, imagePath, mode);
+    f = { ...f, toInput: (pixels) => preprocess(pixels, mode) };
     const preds: Prediction[] = await topPredictions(model, input.tensor, f.top, names);
     // the top class is already known: gradCam need not run the forward pass again to find it
     const g = await gradCamPictures(model, input, f, out, '', preds[0]?.index);
