@@ -1132,6 +1132,11 @@ function leafLayers(m: Any, prefix: string, out: [string, Any][] = []): [string,
   return out;
 }
 
+/** The paths of the InputLayers of a tfjs model, nested models' included (their outputs are the inputs themselves). */
+export function inputLayerPaths(m: tfl.LayersModel): Set<string> {
+  return new Set(leafLayers(m, '').filter(([, l]) => l.getClassName() === 'InputLayer').map(([p]) => p));
+}
+
 /** Runs container m on xs, recording every layer's first output under its path. */
 function runContainer(m: Any, xs: tf.Tensor[], prefix: string, record: Map<string, tf.Tensor>, nudges?: Nudges, offsets?: Map<string, tf.Tensor>): tf.Tensor[] {
   const g = graphOf(m);

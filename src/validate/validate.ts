@@ -27,7 +27,7 @@ import { Random } from '../engine/random.ts';
 import { gradCam } from '../viz/gradcam.ts';
 import { filterPatterns, initialImages } from '../viz/filters.ts';
 import { deprocessImage } from '../viz/grid.ts';
-import { kinkFlips, poolWindows, setFastConvolutionGradients, tfjsKerasModel, type Nudges, type HostTensor, type TfjsKerasModel } from './tfjs_keras.ts';
+import { inputLayerPaths, kinkFlips, poolWindows, setFastConvolutionGradients, tfjsKerasModel, type Nudges, type HostTensor, type TfjsKerasModel } from './tfjs_keras.ts';
 import { referenceVersions, useReference, weightGradientStubs, type ReferenceName } from './reference.ts';
 import type { StoredConfig } from './keras_config.ts';
 
@@ -132,8 +132,8 @@ const message = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0
 /** A TF.js error that says a kernel (or its gradient) is missing on this backend, in words; else undefined. */
 function missingKernel(e: unknown, reference: string): string | undefined {
   const m = message(e);
-  const k = /kernel '?(\w+)'? not registered|gradient function not found for (\w+)|Cannot compute gradient.*?(\w+)/i.exec(m);
-  return k ? `TF.js (${reference}) lacks ${k[1] ?? k[2] ?? k[3]}: ${m}` : undefined;
+  const k = /kernel '?(\w+)'? not registered|gradient function not found for (\w+)/i.exec(m);
+  return k ? `TF.js (${reference}) lacks ${k[1] ?? k[2]}: ${m}` : undefined;
 }
 
 function compareRow(kind: RowKind, name: string, ours: Float32Array, theirs: Float32Array, shape: number[], t: { tol: number; floor: number }, className?: string): ValidationRow {
@@ -240,8 +240,19 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     const classifier = outShape.length === 2;
     const prob = model.outputIsProbability(out);
     let gcLayer: string | undefined;
+    // the output's ancestors: the Grad-CAM layer must be one (a model with several heads)
+    const ancestors = new Set<string>();
+    const visit = (n: string) => {
+      if (ancestors.has(n)) return;
+      ancestors.add(n);
+      for (const i of model.layer(n).inbound) visit(i);
+    };
+    visit(out);
     try {
       gcLayer = model.resolve(o.gradcamLayer ?? model.lastSpatialLayer());
+      if (o.gradcamLayer === undefined && !ancestors.has(gcLayer)) {
+        gcLayer = [...model.spec.layers].reverse().find((l) => l.name !== out && ancestors.has(l.name) && l.className !== 'InputLayer' && model.storedShape(l.name).length === 4)?.name;
+      }
     } catch {
       gcLayer = undefined;
     }
@@ -365,9 +376,12 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
       else if (theirs.length !== ours.length) rows.push({ kind: 'layer', name: n, className: cls, shape, measure: 'rel', tolerance: A.tol, floor: A.floor, status: 'fail', note: `TF.js's output has ${theirs.length} values, ours ${ours.length}` });
       else rows.push(compareRow('layer', n, ours, theirs, shape, A, cls));
     }
-    if (run && !wanted) {
+    if (run && !wanted && tfm) {
+      const inputs = inputLayerPaths(tfm.model);
       for (const n of run.outputs.keys()) {
-        if (!ourValues.has(n) && !model.layerNames.includes(n)) {
+        // a nested model's own output (its inner layers have rows) and InputLayers are not layers of ours
+        const container = [...run.outputs.keys()].some((k) => k.startsWith(`${n}/`));
+        if (!ourValues.has(n) && !model.layerNames.includes(n) && !inputs.has(n) && !container) {
           rows.push({ kind: 'layer', name: n, shape: run.outputs.get(n)!.shape, measure: 'rel', tolerance: A.tol, status: 'unsupported', note: 'only TF.js has this layer' });
         }
       }
