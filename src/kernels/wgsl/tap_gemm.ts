@@ -100,7 +100,8 @@ export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefine
     return d?.subgroup && tapTilingFits(s, d, subgroupSize) ? { TM: s.M, TN: 4, WG: d.WG, subgroup: true } : { TM: s.M, TN: 4, WG: 64 };
   }
   const d = tunedTapDefault();
-  if (d && tapTilingFits(s, d, subgroupSize)) return s.N <= d.WG ? { ...d, TM: Math.max(d.TM, 32), TN: 1 } : d;
+  // (one column per thread: 16 rows ran as fast as 32 on lavapipe's dense backward input and compile in 0.6 s instead of 1.6 s)
+  if (d && tapTilingFits(s, d, subgroupSize)) return s.N <= d.WG ? { ...d, TM: Math.max(d.TM, 16), TN: 1 } : d;
   return s.N <= 8 ? { TM: 16, TN: 1, WG: 8 } : { TM: 8, TN: 8, WG: 8 };
 }
 
