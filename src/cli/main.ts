@@ -178,7 +178,7 @@ const COMMANDS: Record<string, CommandDef> = {
     options: {
       layers: { type: 'string', help: 'only these layers\' rows (comma-separated names or nested paths; the gradients still cover the whole model)' },
       steps: { type: 'string', default: '40', help: 'filter-pattern ascent steps to compare (0: none)' },
-      reference: { type: 'string', default: 'tfjs-wasm', help: 'tfjs-wasm, tfjs-cpu (plain JavaScript, slow) or tfjs-webgpu' },
+      reference: { type: 'string', default: 'tfjs-wasm', help: 'tfjs-wasm, tfjs-cpu (plain JavaScript, slower) or tfjs-webgpu (refused for now in Node: no OffscreenCanvas for its synchronous reads)' },
       layer: { type: 'string', help: 'the Grad-CAM layer (default: the last layer with a spatial output)' },
       'filter-layer': { type: 'string', help: 'the ascent\'s layer (default: the last convolution); its filter 0' },
       size: { type: 'string', help: "the ascent's pattern size (default: the model's input size, else 64)" },

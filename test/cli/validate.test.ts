@@ -42,6 +42,9 @@ describe('convscope validate', () => {
     const a = await run(['validate', MNIST3, '--reference', 'tfjs-node']);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/--reference must be one of tfjs-wasm, tfjs-cpu, tfjs-webgpu; got 'tfjs-node'/);
+    const w = await run(['validate', MNIST3, '--reference', 'tfjs-webgpu']);
+    expect(w.code).toBe(2);
+    expect(w.stderr).toMatch(/tfjs-webgpu is not available yet/);
     const b = await run(['validate']);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/expected MODEL \[IMAGE\], got nothing/);
