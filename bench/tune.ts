@@ -23,7 +23,7 @@ function tiledKeysOf(run: () => cs.Tensor): { key: string; tile: string }[] {
   const keys: { key: string; tile: string }[] = [];
   const orig = gpu.dispatch.bind(gpu);
   gpu.dispatch = (d) => {
-    const [head, tile] = d.key.split('|');
+    const [head, tile] = (d.label ?? d.key).split('|');
     if (tile) keys.push({ key: head.split('+')[0], tile });
     orig(d);
   };

@@ -23,7 +23,7 @@ export function kernelSourceHash(subgroupSize: number | undefined): string {
   const parts = [TUNER_VERSION];
   for (const t of tapCandidates(subgroupSize)) parts.push(tapGemmSource({}, t, 2));
   const probe = { M: 64, N: 64, K: 64, loadA: 'return 0.0;', loadB: 'return 0.0;', aKContiguous: true, bNContiguous: true };
-  for (const t of TILING_CANDIDATES) parts.push(gemmSource({ ...probe, tiling: t }, ''));
+  for (const t of TILING_CANDIDATES) parts.push(gemmSource({ ...probe, family: 'probe', tiling: t }, 2));
   return hash32(parts.join('\n'));
 }
 

@@ -11,25 +11,37 @@ import { bindings, bufferOf, divMagic, entry1d, newOutput, packParams, UDIV_WGSL
  *   forward         y[p, f]  = sum_k im2col(x)[p, k] * w[k, f]       p = (n,oy,ox), k = (ky,kx,c)
  *   backprop input  dx[q, c] = sum_k gather(dy)[q, k] * w'[k, c]     q = (n,iy,ix), k = (ky,kx,f)
  *   backprop filter dw[k, f] = sum_p im2col(x)[p, k] * dy[p, f]       (A = im2col(x) transposed)
- * Geometry is baked into the shader as constants, so index arithmetic divides by constants.
+ * The tap GEMM reads every size from uniforms; the shared-memory GEMM too, unless specialised (setConvGemmSpecialised).
  */
 
-function geometryConsts(g: WindowGeometry): string {
-  return `const IH = ${g.inH}u; const IW = ${g.inW}u; const IC = ${g.inC}u;
-const OH = ${g.outH}u; const OW = ${g.outW}u; const OC = ${g.outC}u;
-const KH = ${g.kH}u; const KW = ${g.kW}u;
-const SH = ${g.strideH}u; const SW = ${g.strideW}u; const DH = ${g.dilH}u; const DW = ${g.dilW}u;
-const PT = ${g.padTop}i; const PL = ${g.padLeft}i;
-// x[n, iy, ix, c] for an output pixel p = (n, oy, ox) and a tap k = (ky, kx, c); 0 in the padding
-fn im2col(p: u32, k: u32) -> f32 {
-  let c = k % IC; let kx = (k / IC) % KW; let ky = k / (IC * KW);
-  let ox = p % OW; let oy = (p / OW) % OH; let n = p / (OW * OH);
-  let iy = i32(oy * SH + ky * DH) - PT;
-  let ix = i32(ox * SW + kx * DW) - PL;
-  if (iy < 0 || ix < 0 || iy >= i32(IH) || ix >= i32(IW)) { return 0.0; }
-  return in0[((n * IH + u32(iy)) * IW + u32(ix)) * IC + c];
-}`;
+/** The geometry as named values for the shared-memory GEMM's loaders (gemm.ts: constants, or uniforms for a family). */
+function geometryValues(g: WindowGeometry): Record<string, number> {
+  return { IH: g.inH, IW: g.inW, IC: g.inC, OH: g.outH, OW: g.outW, OC: g.outC, KH: g.kH, KW: g.kW, SH: g.strideH, SW: g.strideW, DH: g.dilH, DW: g.dilW, PT: g.padTop, PL: g.padLeft };
 }
+
+// x[n, iy, ix, c] for an output pixel p = (n, oy, ox) and a tap k = (ky, kx, c); 0 in the padding
+const IM2COL = `fn im2col(p: u32, k: u32) -> f32 {
+  let q = div_IC(k); let c = k - q * IC(); let ky = div_KW(q); let kx = q - ky * KW();
+  let r = div_OW(p); let ox = p - r * OW(); let n = div_OH(r); let oy = r - n * OH();
+  let iy = i32(oy * SH() + ky * DH()) - i32(PT());
+  let ix = i32(ox * SW() + kx * DW()) - i32(PL());
+  if (iy < 0 || ix < 0 || iy >= i32(IH()) || ix >= i32(IW())) { return 0.0; }
+  return in0[((n * IH() + u32(iy)) * IW() + u32(ix)) * IC() + c];
+}`;
+
+/**
+ * Whether the shared-memory GEMM's forward and backprop-input convolutions (the GEMM an
+ * adapter without a table runs them on) compile one pipeline per layer shape (sizes as
+ * constants) instead of one per tile (sizes as uniforms, divisions by multiply and shift).
+ * Off: on lavapipe the uniform form ran 5-14% slower, but an adapter without a table is
+ * one where nothing was measured yet, and a pipeline per layer is a compile per layer at
+ * first use. Backprop filter stays specialised (below). For experiments and docs/kernels.md.
+ */
+let specialiseConvGemm = false;
+export function setConvGemmSpecialised(on: boolean): void {
+  specialiseConvGemm = on;
+}
+const family = (name: string) => (specialiseConvGemm ? {} : { family: name });
 
 const key = (op: string, g: WindowGeometry) =>
   `${op}:${[g.batch, g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.kH, g.kW, g.strideH, g.strideW, g.dilH, g.dilW, g.padTop, g.padLeft].join(',')}`;
@@ -50,9 +62,11 @@ function forwardGemmSpec(g: WindowGeometry): GemmSpec {
     M: g.batch * g.outH * g.outW,
     N: g.outC,
     K: g.kH * g.kW * g.inC,
-    prelude: geometryConsts(g),
+    values: geometryValues(g),
+    divisors: ['IC', 'KW', 'OW', 'OH'],
+    prelude: IM2COL,
     loadA: 'return im2col(m, k);',
-    loadB: 'return in1[k * N + n];',
+    loadB: 'return in1[k * N() + n];',
     aKContiguous: true,
     bNContiguous: true,
   };
@@ -62,7 +76,7 @@ function dispatchForward(backend: WebGPUBackend, g: WindowGeometry, inputs: GPUB
   const k = key('conv2d', g);
   const variant = epilogue === 'none' ? '' : epilogue === 'bias' ? 'bias' : 'relu';
   const tap: TapGemmSpec = { ...forwardSpec(g), epilogue };
-  const gemm: GemmSpec = { ...forwardGemmSpec(g), store: EPILOGUE_STORES[epilogue] };
+  const gemm: GemmSpec = { ...forwardGemmSpec(g), store: EPILOGUE_STORES[epilogue], ...family(`conv2d${variant ? `+${variant}` : ''}`) };
   const gemmKey = k + (variant ? `+${variant}` : '');
   const tune = bothFamiliesHook(backend, k, 2 * tap.M * tap.N * tap.L * g.kH * g.kW, (t) => makeTapGemm(backend, k, { ...tap, tiling: t }, inputs, out, bytes, variant), tap, (t) => makeGemm(gemmKey, { ...gemm, tiling: t }, inputs, out, bytes), gemm);
   if (usesTapGemm(k)) dispatchTapGemm(backend, k, tap, inputs, out, bytes, variant, undefined, tune);
@@ -189,16 +203,18 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
     M: g.batch * g.inH * g.inW,
     N: g.inC,
     K: g.kH * g.kW * g.outC,
-    prelude: geometryConsts(g),
-    loadA: `let f = k % OC; let kx = (k / OC) % KW; let ky = k / (OC * KW);
-    let ix = m % IW; let iy = (m / IW) % IH; let nb = m / (IW * IH);
-    let oy = i32(iy) + PT - i32(ky * DH); let ox = i32(ix) + PL - i32(kx * DW);
-    if (oy < 0 || ox < 0 || oy >= i32(OH) || ox >= i32(OW)) { return 0.0; }
-    let i = ((nb * OH + u32(oy)) * OW + u32(ox)) * OC + f;
+    values: geometryValues(g),
+    divisors: ['OC', 'KW', 'IW', 'IH'],
+    loadA: `let q = div_OC(k); let f = k - q * OC(); let ky = div_KW(q); let kx = q - ky * KW();
+    let r = div_IW(m); let ix = m - r * IW(); let nb = div_IH(r); let iy = r - nb * IH();
+    let oy = i32(iy) + i32(PT()) - i32(ky * DH()); let ox = i32(ix) + i32(PL()) - i32(kx * DW());
+    if (oy < 0 || ox < 0 || oy >= i32(OH()) || ox >= i32(OW())) { return 0.0; }
+    let i = ((nb * OH() + u32(oy)) * OW() + u32(ox)) * OC() + f;
     return ${dyAt('i')};`,
-    loadB: 'let f = k % OC; let tap = k / OC; return in1[(tap * IC + n) * OC + f];',
+    loadB: 'let tap = div_OC(k); let f = k - tap * OC(); return in1[(tap * IC() + n) * OC() + f];',
     aKContiguous: true,
     bNContiguous: false,
+    ...family(`conv2dBackpropInput${suffix}`),
   };
   // tap GEMM: dx[q=(n,iy,ix), c] = sum over taps (ky,kx) and f of dy[n, iy + PT - ky*DH, ix + PL - kx*DW, f] * w[ky, kx, c, f],
   // over dy with B = the filter with its last two axes swapped (small: transposed here each call)
@@ -258,11 +274,15 @@ registerKernel('conv2dBackpropFilter', 'webgpu', ({ x, dy }, a, backend) => {
     M: g.kH * g.kW * g.inC,
     N: g.outC,
     K: g.batch * g.outH * g.outW,
-    prelude: geometryConsts(g),
+    values: geometryValues(g),
+    divisors: ['IC', 'KW', 'OW', 'OH'],
+    prelude: IM2COL,
     loadA: 'return im2col(k, m);',
-    loadB: 'return in1[k * N + n];',
+    loadB: 'return in1[k * N() + n];',
     aKContiguous: false,
     bNContiguous: true,
+    // specialised to its shape (no family): measured 4-9% faster on lavapipe than with uniform
+    // sizes, and no visualization runs it (only training does), so its compiles cost no cold start
   };
   const k = key('conv2dBackpropFilter', g);
   const inputs = [bufferOf(x), bufferOf(dy)];

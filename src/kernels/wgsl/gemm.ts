@@ -1,5 +1,5 @@
 import type { Dispatch, TuneHook, WebGPUBackend } from './backend.ts';
-import { bindings } from './program.ts';
+import { bindings, divMagic, packParams, UDIV_WGSL } from './program.ts';
 import { tunedTiling } from './tuning.ts';
 
 /**
@@ -46,7 +46,11 @@ export interface GemmSpec {
   M: number;
   N: number;
   K: number;
-  /** WGSL body of `fn loadA(m: u32, k: u32) -> f32` (called only with m < M, k < K). */
+  /**
+   * WGSL body of `fn loadA(m: u32, k: u32) -> f32` (called only with m < M, k < K). Sizes are
+   * read through functions, M(), N(), K() and the `values` named by the caller, and divisions
+   * by them through div_<name>(x), so that the same text serves both modes (see `family`).
+   */
   loadA: string;
   /** WGSL body of `fn loadB(k: u32, n: u32) -> f32` (called only with k < K, n < N). */
   loadB: string;
@@ -54,10 +58,21 @@ export interface GemmSpec {
   aKContiguous: boolean;
   /** Whether consecutive n are adjacent in memory for B. */
   bNContiguous: boolean;
-  /** WGSL statement(s) storing `v` at row `m`, column `n` of C; defaults to out[m * N + n] = v. */
+  /** WGSL statement(s) storing `v` at row `m`, column `n` of C; defaults to out[m * N() + n] = v. */
   store?: string;
-  /** Extra declarations (bindings are added by the caller). */
+  /** Extra declarations (bindings are added by the caller); may use the value functions. */
   prelude?: string;
+  /** Named u32 values the loaders read, NAME(); signed ones are read as i32 by the caller. */
+  values?: Record<string, number>;
+  /** Names among `values` (or M, N, K) the loaders divide by, as div_NAME(x). */
+  divisors?: string[];
+  /**
+   * With a family name, the sizes and values are uniforms and the pipeline is shared by every
+   * shape of the family with the same tile (key `gemm:<family>|<tile>`); without one, they are
+   * WGSL constants (divisions become multiply-and-shift at compile time) and each shape
+   * compiles its own pipeline.
+   */
+  family?: string;
   tiling?: GemmTiling;
 }
 
@@ -77,7 +92,34 @@ export function gemmWorkgroups(s: GemmSpec): [number, number, number] {
   return [Math.ceil(s.N / (t.TN * t.WN)), Math.ceil(s.M / (t.TM * t.WM)), 1];
 }
 
-export function gemmSource(s: GemmSpec, header: string): string {
+/** The value functions (constants or uniform reads) and division helpers of a GEMM. */
+function valueDecls(s: GemmSpec): string {
+  const names = ['M', 'N', 'K', ...Object.keys(s.values ?? {})];
+  const all: Record<string, number> = { M: s.M, N: s.N, K: s.K, ...s.values };
+  const lines: string[] = [];
+  if (s.family) {
+    names.forEach((n, i) => lines.push(`fn ${n}() -> u32 { return P(${i}u); }`));
+    lines.push(UDIV_WGSL);
+    (s.divisors ?? []).forEach((n, j) => lines.push(`fn div_${n}(x: u32) -> u32 { return udiv(x, P(${names.length + 2 * j}u), P(${names.length + 2 * j + 1}u)); }`));
+  } else {
+    names.forEach((n) => lines.push(`fn ${n}() -> u32 { return ${all[n] >>> 0}u; }`));
+    (s.divisors ?? []).forEach((n) => lines.push(`fn div_${n}(x: u32) -> u32 { return x / ${all[n] >>> 0}u; }`));
+  }
+  return lines.join('\n');
+}
+
+/** The uniform words of a family GEMM: M, N, K, the values, then (m, shifts) per divisor. */
+export function gemmParams(s: GemmSpec): ArrayBuffer {
+  const all: Record<string, number> = { M: s.M, N: s.N, K: s.K, ...s.values };
+  const names = ['M', 'N', 'K', ...Object.keys(s.values ?? {})];
+  return packParams([...names.map((n) => all[n]), ...(s.divisors ?? []).flatMap((n) => divMagic(all[n]))]);
+}
+
+function uniformWords(s: GemmSpec): number {
+  return 3 + Object.keys(s.values ?? {}).length + 2 * (s.divisors ?? []).length;
+}
+
+export function gemmSource(s: GemmSpec, nInputs: number): string {
   const t = tilingOf(s);
   const BM = t.TM * t.WM;
   const BN = t.TN * t.WN;
@@ -87,10 +129,8 @@ export function gemmSource(s: GemmSpec, header: string): string {
   // element e of a tile -> (row, k): k fastest when memory is k-contiguous, so neighbours read neighbours
   const aIdx = s.aKContiguous ? `let kk = e % ${t.BK}u; let mm = e / ${t.BK}u;` : `let mm = e % ${BM}u; let kk = e / ${BM}u;`;
   const bIdx = s.bNContiguous ? `let nn = e % ${BN}u; let kk = e / ${BN}u;` : `let kk = e % ${t.BK}u; let nn = e / ${t.BK}u;`;
-  return `${header}
-const M = ${s.M}u;
-const N = ${s.N}u;
-const K = ${s.K}u;
+  return `${bindings(nInputs, s.family ? uniformWords(s) : 0)}
+${valueDecls(s)}
 ${s.prelude ?? ''}
 var<workgroup> As: array<f32, ${BM * t.BK}>;
 var<workgroup> Bs: array<f32, ${BN * t.BK}>;
@@ -99,6 +139,7 @@ fn loadB(k: u32, n: u32) -> f32 { ${s.loadB} }
 
 @compute @workgroup_size(${t.WN}, ${t.WM})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = M(); let N = N(); let K = K();
   let tileM = wid.y * ${BM}u;
   let tileN = wid.x * ${BN}u;
   let tid = lid.y * ${t.WN}u + lid.x;
@@ -151,7 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-/** The dispatch of a GEMM: the tile comes from tilingOf (tuned per adapter), the pipeline is cached per key and tile. */
+/** The dispatch of a GEMM: the tile comes from tilingOf (tuned per adapter); see GemmSpec.family for the pipeline key. */
 export function makeGemm(
   key: string,
   spec: GemmSpec,
@@ -161,13 +202,16 @@ export function makeGemm(
   inputRanges?: ({ offset: number; size: number } | undefined)[],
 ): Dispatch {
   const s = { ...spec, tuningKey: key };
+  const tile = tilingKey(s);
   return {
-    key: key + tilingKey(s),
-    source: () => gemmSource(s, bindings(inputs.length)),
+    key: s.family ? `gemm:${s.family}:${inputs.length}${tile}` : key + tile,
+    label: key + tile,
+    source: () => gemmSource(s, inputs.length),
     inputs,
     inputRanges,
     output,
     outputBytes,
+    ...(s.family ? { uniforms: gemmParams(s) } : {}),
     workgroups: gemmWorkgroups(s),
   };
 }

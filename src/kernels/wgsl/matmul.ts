@@ -57,22 +57,27 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
     const rows = Math.min(maxRows, rowsOfB - r0);
     const first = r0 === 0;
     // This block covers k in [r0, r0+rows) (no transpose) or n in [r0, r0+rows) (transposed).
+    // sizes, the block's offset and the full sizes as uniforms: one pipeline per (transposes, block kind, tile)
     const spec: GemmSpec = tB
       ? {
           M, N: rows, K,
-          loadA: tA ? 'return in0[k * M + m];' : 'return in0[m * K + k];',
-          loadB: 'return in1[n * K + k];',
+          values: { NFULL: N, R0: r0 },
+          loadA: tA ? 'return in0[k * M() + m];' : 'return in0[m * K() + k];',
+          loadB: 'return in1[n * K() + k];',
           aKContiguous: !tA,
           bNContiguous: false,
-          store: `out[m * ${N}u + ${r0}u + n] = v;`,
+          store: 'out[m * NFULL() + R0() + n] = v;',
+          family: `matmul:${tA}:true`,
         }
       : {
           M, N, K: rows,
-          loadA: tA ? `return in0[(k + ${r0}u) * ${M}u + m];` : `return in0[m * ${K}u + k + ${r0}u];`,
-          loadB: 'return in1[k * N + n];',
+          values: { KFULL: K, R0: r0 },
+          loadA: tA ? 'return in0[(k + R0()) * M() + m];' : 'return in0[m * KFULL() + k + R0()];',
+          loadB: 'return in1[k * N() + n];',
           aKContiguous: !tA,
           bNContiguous: true,
           store: first ? 'out[m * N + n] = v;' : 'out[m * N + n] += v;',
+          family: `matmul:${tA}:false:${first}`,
         };
     const keyParts = [M, N, K, tA, tB, rows, rowsOfB > maxRows ? r0 : 0, first];
     const ranges = rowsOfB > maxRows ? [undefined, { offset: r0 * rowFloats * 4, size: rows * rowFloats * 4 }] : undefined;
