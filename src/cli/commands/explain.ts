@@ -159,7 +159,7 @@ export async function explainCommand(modelPath: string, imagePath: string, f: Ex
           `${input.name} -> ${model.name}:`,
           ...predictionLines(preds),
           `maps of ${target}:`,
-          ...maps.map((m, i) => `  ${m.method.padEnd(15)} ${`${m.height}x${m.width}`.padEnd(8)}${m.layer ? ` ${m.layer}` : ''}${auc(scored[i])}`),
+          ...maps.map((m, i) => `  ${m.method.padEnd(15)} ${`${m.height}x${m.width}`.padEnd(8)} ${(m.layer ?? 'input').padEnd(Math.max(5, ...maps.map((x) => (x.layer ?? '').length)))}${auc(scored[i])}`),
           `report: ${report}`,
         ],
       };
