@@ -9,6 +9,7 @@ import path from 'node:path';
 import { strToU8, unzipSync, zipSync } from 'fflate';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
+import { crc32 } from '../src/viz/image_headers.ts';
 import { mulberry32, seedFor, writeKerasH5, type LayerToWrite } from '../src/models/keras/fixture_writer.ts';
 
 export type Rng = () => number;
@@ -283,14 +284,6 @@ function weightValues(r: Rng, id: number): FuzzCase {
 // ---------------------------------------------------------------------------
 // images
 
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 function image(r: Rng, id: number): FuzzCase {
   const F = fixtures();

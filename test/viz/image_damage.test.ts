@@ -6,20 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/viz/image_headers.ts';
 import { decodeImage } from '../../src/viz/image_decode.ts';
 import { fixturesDir } from '../models/keras_helpers.ts';
 
 const png = () => new Uint8Array(fs.readFileSync(path.join(fixturesDir, 'images/chelsea_cat.png')));
 const jpg = () => new Uint8Array(fs.readFileSync(path.join(fixturesDir, 'images/creative_commons_elephant.jpg')));
 
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
 /** Rewrites IHDR's width and height and fixes its CRC, so only the size is wrong. */
 function pngWithSize(w: number, h: number): Uint8Array {
   const b = png();
