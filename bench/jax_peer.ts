@@ -9,7 +9,7 @@
  * jax-js owns arguments by reference count: every use of an array consumes one reference
  * (`x.ref` adds one), which is why the code below spells out `.ref` where a value is reused.
  */
-import { dawnInstance } from '../src/kernels/wgsl/device.ts';
+import { beginGpuWait, dawnInstance } from '../src/kernels/wgsl/device.ts';
 import type { BenchItem, Prepared } from './items.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
 
@@ -39,6 +39,7 @@ export function jaxVersion(): string {
 /** Waits for every array and disposes it. */
 async function settle(jax: J, out: J | J[]): Promise<void> {
   const list = Array.isArray(out) ? out.flat(4) : [out];
+  beginGpuWait(); // the same polling as convscope's own waits (device.ts)
   await jax.blockUntilReady(list);
   for (const a of list) a.dispose();
 }
@@ -189,6 +190,7 @@ export async function jaxVggItem(task: 'gradcam' | { step: string; size: number 
   const run = async () => {
     const g = lossGrad(x.ref);
     const next = update(x, g);
+    beginGpuWait();
     await jax.blockUntilReady(next);
     x = next;
   };

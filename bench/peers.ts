@@ -7,7 +7,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { dawnInstance } from '../src/kernels/wgsl/device.ts';
+import { beginGpuWait, dawnInstance } from '../src/kernels/wgsl/device.ts';
 
 export type Tf = typeof TF;
 
@@ -49,6 +49,7 @@ export async function tfFence(tf: Tf): Promise<void> {
       b.endComputePassEncoder?.();
       b.submitQueue?.();
     }
+    beginGpuWait(); // the same polling as convscope's own waits (device.ts)
     await b.device.queue.onSubmittedWorkDone();
   }
 }

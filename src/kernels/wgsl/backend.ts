@@ -4,7 +4,7 @@ import type { PrepareOptions, PrepareReport } from '../../engine/prepare.ts';
 import type { GemmTiling } from './gemm.ts';
 import type { TapTiling } from './tap_gemm.ts';
 import { BufferPool } from './buffer_pool.ts';
-import { createGpuContext, type DeviceOptions, type GpuContext } from './device.ts';
+import { beginGpuWait, createGpuContext, type DeviceOptions, type GpuContext } from './device.ts';
 import { isSoftwareAdapter, loadTuningFor, useTuningTable } from './tuning.ts';
 import { cpuModel, loadCachedTable } from './tuning_cache.ts';
 
@@ -331,6 +331,7 @@ export class WebGPUBackend implements Backend {
     this.stats.reads++;
     try {
       try {
+        beginGpuWait();
         await staging.mapAsync(1 /* GPUMapMode.READ */);
       } catch (e) {
         await Promise.resolve(); // let a pending device-lost notice land first
@@ -347,6 +348,7 @@ export class WebGPUBackend implements Backend {
   /** Waits until the GPU has finished everything submitted so far. */
   async sync(): Promise<void> {
     this.submit();
+    beginGpuWait();
     await this.device.queue.onSubmittedWorkDone();
     this.throwIfErrors();
   }

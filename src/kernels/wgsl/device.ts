@@ -63,11 +63,24 @@ async function getGpu(o: DeviceOptions): Promise<{ gpu: GPU; runtime: string }> 
  * it; a 16x4 subgroup pipeline's first dispatch (its LLVM compile) 8.4-15 s against 4.4-6.5 s.
  *
  * So, in Node only, a native callback that keeps re-arming itself is moved to a 1 ms timer
- * once its chain has lasted 3 ms: short waits still return at once, long ones poll a
- * thousand times a second instead of spinning. Callbacks from JavaScript (ordinary
- * setImmediate users, bound functions included) are never touched. CONVSCOPE_DAWN_SPIN=1
- * turns this off.
+ * once its wait (or, for waits convscope does not start, its chain of polls) has lasted
+ * 10 ms: short waits still return at once (a thread woken from a timer can wait a
+ * scheduler slice for a core on a loaded machine: with 3 ms, a 1.4 ms pool took 8 ms),
+ * long ones poll a thousand times a second instead of spinning. Callbacks from JavaScript
+ * (ordinary setImmediate users, bound functions included) are never touched.
+ * CONVSCOPE_DAWN_SPIN=1 turns this off.
  */
+let waitStart = 0;
+
+/**
+ * Marks the start of a wait for GPU work (the backend's sync and read call it): the polls of
+ * a wait are moved to a timer only once that wait has lasted 10 ms, even when the previous
+ * wait's polls ran until just before (a loop of short kernels would otherwise wait 1 ms more each).
+ */
+export function beginGpuWait(): void {
+  waitStart = performance.now();
+}
+
 function throttleDawnPolling(): void {
   const g = globalThis as unknown as { setImmediate?: (fn: (...a: unknown[]) => void, ...a: unknown[]) => unknown; clearImmediate?: (h: unknown) => void };
   if (typeof process === 'undefined' || process.env?.CONVSCOPE_DAWN_SPIN === '1' || !g.setImmediate || (g.setImmediate as { convscope?: boolean }).convscope) return;
@@ -75,14 +88,13 @@ function throttleDawnPolling(): void {
   const plainClear = g.clearImmediate!;
   const timers = new WeakSet<object>();
   const source = Function.prototype.toString;
-  let chainStart = 0;
   let last = -Infinity;
   const throttled = (fn: (...a: unknown[]) => void, ...args: unknown[]): unknown => {
     if (typeof fn === 'function' && !fn.name && source.call(fn).includes('[native code]')) {
       const now = performance.now();
-      if (now - last > 2) chainStart = now;
+      if (now - last > 2) waitStart = now;
       last = now;
-      if (now - chainStart > 3) {
+      if (now - waitStart > 10) {
         const t = setTimeout(fn, 1, ...args);
         timers.add(t);
         return t;
