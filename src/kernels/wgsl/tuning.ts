@@ -56,6 +56,8 @@ export interface TuningTable {
    * subgroup form is taken only where it was measured (it hangs Chromium's SwiftShader).
    */
   tapDefault?: TapTiling;
+  /** Why the table says what it says, where a person chose (not read by code). */
+  notes?: string;
   /** dispatch key -> median ms of each candidate, for the record */
   measurements?: Record<string, number[]>;
 }
