@@ -21,6 +21,8 @@ import { parseArgs } from 'node:util';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
 import { e2eItems } from './items.ts';
+import { setTfLoader } from './peers.ts';
+import { loadNodeTf } from './peers_node.ts';
 import { markdownTable, type BenchResults, type ColdResult } from './report.ts';
 import { VGG16_CONVS, vgg16, type VggOps, type VggWeights } from './vgg16_ops.ts';
 
@@ -119,6 +121,7 @@ async function child(name: string): Promise<ChildReport> {
     return { firstMs, warmMs, pipelines, prepareMs, adapter, slug };
   }
   if (name === 'tfjs-webgpu') {
+    setTfLoader(loadNodeTf);
     const item = e2eItems(false).find((i) => i.name.startsWith('Grad-CAM'))!;
     const p = await item.prepare('tfjs-webgpu');
     const t0 = performance.now();

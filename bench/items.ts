@@ -82,10 +82,11 @@ function kernelItem(
   };
 }
 
-export function kernelItems(): BenchItem[] {
+/** `inputSize`: the image size the layer shapes follow (224, VGG16's; the browser page can run them smaller on a slow adapter). */
+export function kernelItems(inputSize = 224): BenchItem[] {
   const items: BenchItem[] = [];
   const seen = new Set<string>();
-  let size = 224;
+  let size = inputSize;
   for (const [name, inC, outC] of VGG16_CONVS) {
     const key = `${size}:${inC}:${outC}`;
     if (!seen.has(key)) {

@@ -5,28 +5,25 @@
  * interface as our engine for the benchmark items.
  */
 import type * as TF from '@tensorflow/tfjs-core';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { beginGpuWait, dawnInstance } from '../src/kernels/wgsl/device.ts';
+import { beginGpuWait } from '../src/kernels/wgsl/device.ts';
 
 export type Tf = typeof TF;
 
 let tfPromise: Promise<Tf> | undefined;
+let tfLoader: (() => Promise<Tf>) | undefined;
+
+/**
+ * Where TensorFlow.js comes from. The browser benchmark page (web/src/bench/) sets its own
+ * loader (tfjs-core and tfjs-backend-webgpu on the page's navigator.gpu) before the first
+ * loadTf(); `npm run bench` sets the Node one (bench/peers_node.ts).
+ */
+export function setTfLoader(load: () => Promise<Tf>): void {
+  tfLoader = load;
+}
+
 export function loadTf(): Promise<Tf> {
-  tfPromise ??= (async () => {
-    const gpu = dawnInstance();
-    if (!gpu) throw new Error('bench: create the convscope WebGPU backend first (the peer shares its Dawn instance)');
-    (globalThis as { navigator?: unknown }).navigator = { gpu, userAgent: 'node', hardwareConcurrency: 2 };
-    // tfjs's ES build uses directory imports that Node's ESM loader refuses, so the benchmark
-    // runs bundled by esbuild (scripts/bench.mjs); the wasm binary is read from node_modules.
-    const tf = await import('@tensorflow/tfjs-core');
-    await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
-    await import('@tensorflow/tfjs-backend-webgpu');
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const dist = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
-    wasm.setWasmPaths(dist);
-    return tf;
-  })();
+  if (!tfLoader) throw new Error('bench: no TensorFlow.js loader set (Node: setTfLoader(loadNodeTf) from bench/peers_node.ts)');
+  tfPromise ??= tfLoader();
   return tfPromise;
 }
 

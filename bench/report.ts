@@ -5,6 +5,8 @@ export interface PeerResult {
   /** peer time / our time: above 1, convscope is faster. */
   ratio: number;
   peakBytes?: number;
+  /** every measured run, ms (the browser page records them, for the spread) */
+  runs?: number[];
 }
 
 export interface ItemResult {
@@ -16,6 +18,8 @@ export interface ItemResult {
   peakBytes?: number;
   /** Distinct pipelines one run uses (convscope, end-to-end items). */
   pipelines?: number;
+  /** convscope's measured runs, ms (the browser page records them, for the spread) */
+  runs?: number[];
   peers: Record<string, PeerResult | { error: string }>;
 }
 
@@ -25,6 +29,12 @@ export interface BenchResults {
   versions: Record<string, string>;
   settings: Record<string, unknown>;
   items: ItemResult[];
+  /**
+   * Where convscope's GEMM tiles came from (the browser page records it): the backend's
+   * `tuning` ('committed table', 'cache', 'first-use tuning', 'none'), the adapter key the
+   * committed tables are matched on, and the committed table found for it, if any.
+   */
+  tuning?: { source: string; adapterKey: string; cpu?: string; table?: string; tableDate?: string; entries: number };
   /** Rows re-measured later with --merge. */
   merged?: { date: string; items: string[] }[];
   /** Cold-start items (bench/cold.ts): fresh processes with empty shader and tuning caches. */
@@ -88,6 +98,24 @@ export function markdownTable(r: BenchResults): string {
   const counted = r.items.filter((i) => i.pipelines !== undefined);
   const pipes = counted.length ? ['', `Distinct pipelines one run uses (convscope): ${counted.map((i) => `${i.name} ${i.pipelines}`).join('; ')}.`] : [];
   const footnotes = notes.length ? ['', ...notes.map((n, k) => `[${k + 1}] ${n}`)] : [];
+  const tiles = r.tuning
+    ? [
+        '',
+        `convscope's tiles: ${r.tuning.source}${r.tuning.table ? ` (src/kernels/wgsl/tuned/${r.tuning.table}, measured ${r.tuning.tableDate}, matched on adapter key '${r.tuning.adapterKey}'${r.tuning.cpu ? ` and CPU '${r.tuning.cpu}'` : ''})` : ` (no committed table for adapter key '${r.tuning.adapterKey}')`}; ${r.tuning.entries} tuned shapes in use.`,
+      ]
+    : [];
+  const spread = (runs: number[] | undefined) => (runs && runs.length > 1 ? `${fmtMs(Math.min(...runs))}-${fmtMs(Math.max(...runs))}` : '');
+  const withRuns = r.items.filter((i) => i.runs);
+  const spreads = withRuns.length
+    ? [
+        '',
+        'Spread (fastest-slowest measured run, ms):',
+        '',
+        `| item | convscope | ${peers.join(' | ')} |`,
+        `|---|---:|${peers.map(() => '---:|').join('')}`,
+        ...withRuns.map((i) => `| ${i.name} | ${spread(i.runs)} | ${peers.map((p) => { const e = i.peers[p]; return e && 'runs' in e ? spread(e.runs) : ''; }).join(' | ')} |`),
+      ]
+    : [];
   return [
     `Adapter: ${Object.values(r.adapter).filter(Boolean).join(' / ')}; ${r.date}; ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
     `ratio = peer ms / convscope ms (above 1: convscope is faster). Median of ${r.settings.reps} runs after ${r.settings.warmup} warm-up.`,
@@ -96,6 +124,8 @@ export function markdownTable(r: BenchResults): string {
     sep,
     ...rows,
     ...footnotes,
+    ...tiles,
+    ...spreads,
     '',
     ...mem,
     ...pipes,

@@ -15,7 +15,8 @@ import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
 import { attributionItems, e2eItems, kernelItems, type Engine } from './items.ts';
 import { jaxVersion, prepareJax } from './jax_peer.ts';
-import { loadTf, tfVersions } from './peers.ts';
+import { loadTf, setTfLoader, tfVersions } from './peers.ts';
+import { loadNodeTf } from './peers_node.ts';
 import { markdownTable, svgChart, type BenchResults, type ItemResult } from './report.ts';
 import { timeIt } from './timing.ts';
 
@@ -34,6 +35,7 @@ const { values: o } = parseArgs({
 });
 
 const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
+setTfLoader(loadNodeTf);
 const tf = await loadTf();
 const engines = o.engines!.split(',') as (Engine | 'jax-webgpu')[];
 const only = o.only ? new RegExp(o.only, 'i') : undefined;

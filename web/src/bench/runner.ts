@@ -1,0 +1,111 @@
+/**
+ * The benchmark loop of bench/run.ts, for the browser page: the same items (bench/items.ts),
+ * timing (bench/timing.ts) and result shape (bench/report.ts's BenchResults) as `npm run bench`,
+ * with convscope and tfjs-webgpu in this page. Engines run one after the other within each
+ * item (interleaved, so that a change of load on the machine hits both sides of a ratio).
+ */
+import * as cs from '../../../src/index.ts';
+import type { WebGPUBackend } from '../../../src/kernels/wgsl/backend.ts';
+import { adapterSlug, committedTableFor, currentTuningTable } from '../../../src/kernels/wgsl/tuning.ts';
+import { e2eItems, kernelItems, type BenchItem, type Engine } from '../../../bench/items.ts';
+import { setTfLoader, tfVersions, loadTf, type Tf } from '../../../bench/peers.ts';
+import type { BenchResults, ItemResult } from '../../../bench/report.ts';
+import { timeIt } from '../../../bench/timing.ts';
+
+/** tfjs-core and tfjs-backend-webgpu, on this page's navigator.gpu (their own device on the same adapter). */
+setTfLoader(async () => {
+  const tf = await import('@tensorflow/tfjs-core');
+  await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+  await import('@tensorflow/tfjs-backend-webgpu');
+  return tf as unknown as Tf;
+});
+
+export interface BenchOptions {
+  /** item names to run (a regular expression, case-insensitive); all when absent */
+  only?: string;
+  reps?: number;
+  warmup?: number;
+  engines?: Engine[];
+  /** image size of the kernel rows' layer shapes (224 = VGG16's) */
+  size?: number;
+  budgetMs?: number;
+  /** the page's log */
+  log?: (line: string) => void;
+  /** checked between runs: stop early (the rows measured so far are returned) */
+  cancelled?: () => boolean;
+}
+
+export function pageItems(size = 224): BenchItem[] {
+  return [...kernelItems(size), ...e2eItems(false)];
+}
+
+export async function tuningInfo(gpu: WebGPUBackend): Promise<NonNullable<BenchResults['tuning']>> {
+  const t = committedTableFor(gpu.describe(), gpu.cpu);
+  return {
+    source: gpu.tuning,
+    adapterKey: adapterSlug(gpu.describe()),
+    cpu: gpu.cpu,
+    ...(t ? { table: `${adapterSlug(t.adapter)}.json`, tableDate: t.date } : {}),
+    entries: Object.keys(currentTuningTable().tilings).length,
+  };
+}
+
+export async function runBench(o: BenchOptions = {}): Promise<BenchResults> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
+  const engines = o.engines ?? ['convscope', 'tfjs-webgpu'];
+  const tf = engines.includes('tfjs-webgpu') ? await loadTf() : undefined;
+  const only = o.only ? new RegExp(o.only, 'i') : undefined;
+  const size = o.size ?? 224;
+  const items = pageItems(size).filter((i) => !only || only.test(i.name));
+  const settings = { reps: o.reps ?? 3, warmup: o.warmup ?? 1, full: false, budgetMs: o.budgetMs ?? 60000, ...(size !== 224 ? { kernelInputSize: size } : {}), runtime: 'browser' };
+  const info = gpu.ctx.adapterInfo;
+  const results: BenchResults = {
+    adapter: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
+    date: new Date().toISOString(),
+    versions: { browser: navigator.userAgent.match(/(Headless)?Chrom(e|ium)\/[\d.]+/)?.[0] ?? navigator.userAgent, ...(tf ? tfVersions(tf) : {}), convscope: '0.1.0' },
+    settings,
+    tuning: await tuningInfo(gpu),
+    items: [],
+  };
+  log(`bench on ${gpu.describe()} (tiles: ${results.tuning!.source}${results.tuning!.table ? `, ${results.tuning!.table}` : ''}): ${items.length} items x ${engines.join(', ')}`);
+  for (const item of items) {
+    if (o.cancelled?.()) break;
+    const row: ItemResult = { name: item.name, kind: item.kind, shape: item.shape, ms: NaN, gflops: null, peers: {} };
+    for (const engine of engines) {
+      let prepared;
+      try {
+        prepared = await item.prepare(engine);
+        const keys = new Set<string>();
+        const dispatch = gpu.dispatch;
+        if (engine === 'convscope' && item.kind === 'e2e') gpu.dispatch = (d) => (keys.add(d.key), dispatch.call(gpu, d));
+        let t;
+        try {
+          t = await timeIt(prepared.run, { warmup: settings.warmup, reps: settings.reps, budgetMs: settings.budgetMs });
+        } finally {
+          gpu.dispatch = dispatch;
+        }
+        if (keys.size > 0) row.pipelines = keys.size;
+        const peak = await prepared.peakBytes?.();
+        if (engine === 'convscope') {
+          row.ms = t.ms;
+          row.runs = t.runs;
+          row.gflops = item.flops === null ? null : item.flops / (t.ms * 1e6);
+          if (peak !== undefined && item.name.startsWith('Grad-CAM')) row.peakBytes = peak;
+        } else {
+          row.peers[engine] = { ms: t.ms, ratio: t.ms / row.ms, runs: t.runs, ...(peak !== undefined && item.name.startsWith('Grad-CAM') ? { peakBytes: peak } : {}) };
+        }
+        log(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} ${t.ms.toFixed(1)} ms (runs ${t.runs.map((v) => v.toFixed(0)).join(', ')})`);
+      } catch (e) {
+        const msg = (e as Error).message.split('\n')[0];
+        if (engine === 'convscope') throw e;
+        row.peers[engine] = { error: msg };
+        log(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} failed: ${msg}`);
+      } finally {
+        prepared?.dispose();
+      }
+    }
+    results.items.push(row);
+  }
+  return results;
+}
