@@ -1,0 +1,56 @@
+/**
+ * The web page's build: `npm run build` -> web/dist/, a static folder any static host serves.
+ *
+ * - root is web/; index.html is the app, bench.html (the Benchmark tab, another part of the
+ *   project) is a second page when it exists.
+ * - pngjs (Node Buffers, zlib streams) is aliased to a stub: the page decodes PNG photos with
+ *   the browser's own decoder and encodes PNG downloads with canvas.toBlob.
+ * - The bundled demo files (assets/) are copied into dist/demo/ after the bundle is written.
+ */
+import { defineConfig } from 'vite';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const assets = path.resolve(here, '../assets');
+
+/** The files the page offers as demos (the page's DEMOS list names these paths under demo/). */
+export const DEMO_FILES = [
+  'cats_and_dogs_small_1.h5',
+  'squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5',
+  'tiny_darknet',
+  'chelsea_cat.png',
+  'dog_on_beach.jpg',
+  'creative_commons_elephant.jpg',
+  'README.md',
+];
+
+const input: Record<string, string> = { main: path.join(here, 'index.html') };
+if (fs.existsSync(path.join(here, 'bench.html'))) input.bench = path.join(here, 'bench.html');
+
+export default defineConfig({
+  root: here,
+  base: './',
+  logLevel: 'warn',
+  resolve: { alias: { pngjs: path.join(here, 'src/shims/pngjs.ts') } },
+  worker: { format: 'es' },
+  build: {
+    outDir: path.join(here, 'dist'),
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 8000,
+    rollupOptions: { input },
+  },
+  plugins: [
+    {
+      name: 'convscope-demo-files',
+      apply: 'build',
+      closeBundle() {
+        const out = path.join(here, 'dist/demo');
+        fs.mkdirSync(out, { recursive: true });
+        for (const f of DEMO_FILES) fs.cpSync(path.join(assets, f), path.join(out, f), { recursive: true });
+      },
+    },
+  ],
+});
