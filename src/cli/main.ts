@@ -207,6 +207,17 @@ const COMMANDS: Record<string, CommandDef> = {
     },
     run: async (_p, f) => (await import('./commands/demo.ts')).demoCommand({ ...common(f), filters: f.filters as string, size: num(f.size, 'size'), steps: num(f.steps, 'steps') }),
   },
+  serve: {
+    usage: 'convscope serve [--port N] [--rebuild]',
+    about: 'Serves the web page (activations, filter patterns and Grad-CAM of your own model, in the browser on WebGPU) on 127.0.0.1 and prints its URL; builds it first if web/dist is missing.',
+    positionals: [],
+    options: {
+      port: { type: 'string', default: '8080', help: 'port on 127.0.0.1 (0: any free port)' },
+      rebuild: { type: 'boolean', default: false, help: 'build the page again even if web/dist exists' },
+    },
+    needsDevice: false,
+    run: async (_p, f) => (await import('./commands/serve.ts')).serveCommand({ port: num(f.port, 'port'), rebuild: f.rebuild as boolean, json: f.json as boolean }),
+  },
 };
 
 function help(name?: string): string {

@@ -247,7 +247,7 @@ function fillClassPickers() {
     opts.push(grp as unknown as HTMLOptionElement);
   }
   g.replaceChildren(...opts);
-  if (keep && [...g.options].some((o) => o.value === keep)) g.value = keep;
+  if (keep && Array.from(g.options).some((o) => o.value === keep)) g.value = keep;
   const a = $<HTMLSelectElement>('act-class');
   a.replaceChildren(...predictions.slice(0, Math.min(predictions.length, 20)).map((p) => option(String(p.index), `${p.name} (${p.probability.toFixed(4)})`)));
 }
@@ -551,7 +551,7 @@ function dropzone(id: string, onFiles: (files: File[]) => void) {
   z.addEventListener('drop', (e) => {
     e.preventDefault();
     z.classList.remove('over');
-    const files = [...(e.dataTransfer?.files ?? [])];
+    const files = Array.from(e.dataTransfer?.files ?? []);
     if (files.length) onFiles(files);
   });
 }
@@ -563,7 +563,7 @@ async function modelFromFiles(files: File[]) {
 function wire() {
   $<HTMLInputElement>('model-file').onchange = async (e) => {
     const t = e.target as HTMLInputElement;
-    const files = [...(t.files ?? [])];
+    const files = Array.from(t.files ?? []);
     t.value = '';
     if (files.length) await modelFromFiles(files);
   };
