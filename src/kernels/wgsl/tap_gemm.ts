@@ -101,8 +101,27 @@ export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefine
   }
   const d = tunedTapDefault();
   // (one column per thread: 16 rows ran as fast as 32 on lavapipe's dense backward input and compile in 0.6 s instead of 1.6 s)
-  if (d && tapTilingFits(s, d, subgroupSize)) return s.N <= d.WG ? { ...d, TM: Math.max(d.TM, 16), TN: 1 } : d;
+  if (d && tapTilingFits(s, d, subgroupSize)) {
+    if (s.N <= d.WG) return { ...d, TM: Math.max(d.TM, 16), TN: 1 };
+    if (!smallConvolution(s)) return d;
+  }
   return s.N <= 8 ? { TM: 16, TN: 1, WG: 8 } : { TM: 8, TN: 8, WG: 8 };
+}
+
+/**
+ * Below this many flops, a convolution without a tuned entry takes the 8x8 loop tile rather
+ * than the adapter's default: it runs in a few milliseconds on any tile, and the loop tile is
+ * the one a first layer on RGB input (3 channels, no subgroup form) compiles anyway, where the
+ * default (lavapipe's 16x4 subgroup tile) is one more compile of 2-12 s. A small model (the
+ * 50x50 cats-vs-dogs convnet, whose largest convolution is 1.6e7 flops) then compiles one
+ * convolution pipeline instead of two. No VGG16 convolution at 224 is under it (the smallest,
+ * block1_conv1, is 1.7e8 and takes the loop tile anyway).
+ */
+export const SMALL_CONV_FLOPS = 5e7;
+
+function smallConvolution(s: TapGemmSpec): boolean {
+  const dense = s.rows.RH === 1 && s.rows.RW === 1;
+  return !dense && 2 * s.M * s.N * s.L * s.rows.KH * s.rows.KW < SMALL_CONV_FLOPS;
 }
 
 /** Whether a tile can run this GEMM on this device. */
