@@ -25,6 +25,7 @@ const COMMON: CommandDef['options'] = {
   arch: { type: 'string', help: 'for weights-only files: vgg16, vgg16-notop, squeezenet-notop, or a Keras JSON config file' },
   until: { type: 'string', help: 'cut the model after this layer (it becomes the output; later layers are not read)' },
   output: { type: 'string', help: 'for a model with several outputs: the one to use (default: the first)' },
+  'no-tune': { type: 'boolean', default: false, help: 'no first-use tile tuning on an adapter without a table (docs/kernels.md, "First-use tuning"; cache: $CONVSCOPE_CACHE_DIR/tuning, default ~/.cache/convscope)' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 };
 
@@ -47,6 +48,7 @@ const common = (f: Record<string, unknown>): CommonFlags => ({
   until: f.until as string | undefined,
   output: f.output as string | undefined,
   seed: num(f.seed, 'seed'),
+  tune: !f['no-tune'],
 });
 
 const COMMANDS: Record<string, CommandDef> = {
@@ -285,6 +287,7 @@ export async function main(argv: string[]): Promise<number> {
     if (parsed.positionals.length < required || parsed.positionals.length > cmd.positionals.length) {
       throw new UsageError(`expected ${cmd.positionals.join(' ') || 'no arguments'}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'nothing'}\nusage: ${cmd.usage}`);
     }
+    if (flags['no-tune']) (await import('../engine/prepare.ts')).setAutoTune(false);
     // a command that computes nothing (summary) starts no GPU device
     const adapter = cmd.needsDevice === false ? 'none' : await useBackend(flags.backend as string);
     const result = await cmd.run(parsed.positionals, flags);

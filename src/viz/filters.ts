@@ -70,24 +70,11 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
   const mask = engine.keep(engine.fromValues(pick, [batch, 1, 1, channels]));
   let x = engine.keep(engine.fromValues(initialImages(batch, size, o.init ?? 'noise', o.seed ?? 0, inChannels), [batch, size, size, inChannels]));
   const losses: Float32Array[] = [];
-  const lossOf = (out: Tensor) => {
-    // per image: mean over height and width of its own filter's channel -> [batch]
-    const [, h, w] = out.shape;
-    return ops.div(ops.sum(ops.mul(out, mask), [1, 2, 3]), h * w);
-  };
+  const lossOf = (out: Tensor) => filterLoss(out, mask);
   try {
     for (let s = 0; s < steps; s++) {
       const input = x;
-      const { value, grads } = gradientsOf(() => {
-        const [out] = model.run(input, [layer]);
-        return { value: lossOf(out), wrt: [input] };
-      });
-      const next = engine.tidy(() => {
-        const g = grads[0];
-        const rms = ops.sqrt(ops.mean(ops.square(g), [1, 2, 3], true));
-        return ops.add(input, ops.mul(ops.div(g, ops.add(rms, 1e-5)), stepSize));
-      });
-      grads[0].dispose();
+      const { value, next } = filterStep(model, layer, input, mask, stepSize);
       x.dispose();
       x = engine.keep(next);
       // reading the loss back waits for the step's GPU work: nothing piles up, and
@@ -120,4 +107,28 @@ export async function filterPatterns(model: Model, layer: string, filters: reado
     mask.dispose();
     x.dispose();
   }
+}
+
+/** Per image: the mean over height and width of its own filter's channel (mask: one-hot [batch, 1, 1, channels]) -> [batch]. */
+function filterLoss(out: Tensor, mask: Tensor): Tensor {
+  const [, h, w] = out.shape;
+  return ops.div(ops.sum(ops.mul(out, mask), [1, 2, 3]), h * w);
+}
+
+/**
+ * One gradient-ascent step, synchronous (what prepareKernels records): the loss of each image
+ * and the next images, input + stepSize * g / (rms(g) + 1e-5). The input is left alone.
+ */
+export function filterStep(model: Model, layer: string, input: Tensor, mask: Tensor, stepSize = 1): { value: Tensor; next: Tensor } {
+  const { value, grads } = gradientsOf(() => {
+    const [out] = model.run(input, [layer]);
+    return { value: filterLoss(out, mask), wrt: [input] };
+  });
+  const next = engine.tidy(() => {
+    const g = grads[0];
+    const rms = ops.sqrt(ops.mean(ops.square(g), [1, 2, 3], true));
+    return ops.add(input, ops.mul(ops.div(g, ops.add(rms, 1e-5)), stepSize));
+  });
+  grads[0].dispose();
+  return { value, next };
 }

@@ -64,6 +64,35 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
     throw new Error(`the model has classes 0..${classes - 1}; got class ${classIndex}`);
   }
   const ci = classIndex;
+  const { value, grads, A } = gradCamPass(model, input, layer, ci, scoreKind);
+  const [G] = grads;
+  try {
+    const [map, weights] = gradCamMap(A, G);
+    const [raw, cw, sv] = await Promise.all([map.data(), weights.data(), value.data()]);
+    map.dispose();
+    weights.dispose();
+    await model.assertFinite(Float32Array.of(...raw, ...cw, ...sv), input, 'Grad-CAM map');
+    let max = 0;
+    for (const v of raw) max = Math.max(max, v);
+    const data = new Float32Array(raw.length);
+    if (max > 0) for (let i = 0; i < raw.length; i++) data[i] = raw[i] / max; // an all-zero map stays zero
+    const [, h, w] = A.shape;
+    return { layer, classIndex: ci, score: scoreKind, scoreValue: sv[0], heatmap: { width: w, height: h, data }, channelWeights: cw };
+  } finally {
+    A.dispose();
+    G.dispose();
+    value.dispose();
+  }
+}
+
+/**
+ * The GPU part of Grad-CAM, synchronous (what prepareKernels records): the score of class ci
+ * at the output and its gradient with respect to the layer's output A.
+ */
+export function gradCamPass(model: Model, input: Tensor, layer: string, ci: number, scoreKind: 'prob' | 'logit'): { value: Tensor; grads: Tensor[]; A: Tensor } {
+  const outName = model.spec.outputs[0];
+  const logitsOut = !model.outputIsProbability(outName);
+  const units = model.layerInfo(outName).outputShape[1] as number;
   let A: Tensor | undefined;
   // Only ops downstream of A are recorded: the forward pass up to the conv layer keeps no tape memory.
   const { value, grads } = gradientsOf((watch) => {
@@ -77,25 +106,13 @@ export async function gradCam(model: Model, input: Tensor, o: GradCamOptions = {
     } else score = ops.reshape(ops.slice(out, [0, ci], [1, 1]), []);
     return { value: score, wrt: [a] };
   }, { onlyWatched: true });
-  const [G] = grads;
-  try {
-    const [map, weights] = engine.tidy(() => {
-      const w = ops.mean(G, [0, 1, 2]); // [channels]
-      return [ops.relu(ops.mean(ops.mul(A!, w), [3])), w]; // [1, h, w]
-    });
-    const [raw, cw, sv] = await Promise.all([map.data(), weights.data(), value.data()]);
-    map.dispose();
-    weights.dispose();
-    await model.assertFinite(Float32Array.of(...raw, ...cw, ...sv), input, 'Grad-CAM map');
-    let max = 0;
-    for (const v of raw) max = Math.max(max, v);
-    const data = new Float32Array(raw.length);
-    if (max > 0) for (let i = 0; i < raw.length; i++) data[i] = raw[i] / max; // an all-zero map stays zero
-    const [, h, w] = A!.shape;
-    return { layer, classIndex: ci, score: scoreKind, scoreValue: sv[0], heatmap: { width: w, height: h, data }, channelWeights: cw };
-  } finally {
-    A?.dispose();
-    G.dispose();
-    value.dispose();
-  }
+  return { value, grads, A: A! };
+}
+
+/** The map and the channel weights from A and its gradient G: relu(mean over channels of A * mean(G)). */
+export function gradCamMap(A: Tensor, G: Tensor): [Tensor, Tensor] {
+  return engine.tidy(() => {
+    const w = ops.mean(G, [0, 1, 2]); // [channels]
+    return [ops.relu(ops.mean(ops.mul(A, w), [3])), w]; // [1, h, w]
+  }) as [Tensor, Tensor];
 }

@@ -9,6 +9,7 @@ import { formatShape } from '../../models/keras/summary_shapes.ts';
 import { OutputDir, safeName } from '../output_dir.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
 import { renderReport } from '../../viz/report.ts';
+import { prepareCommand } from '../prepare.ts';
 
 /** Computes the layers' activations and writes one grid PNG per layer; returns the JSON part and a report section. */
 export async function activationPictures(model: Model, input: Tensor, layers: string[], out: OutputDir, prefix = '') {
@@ -46,8 +47,10 @@ export async function activationsCommand(modelPath: string, imagePath: string, f
   const out = await OutputDir.prepare(f.out);
   const model = await openModel(modelPath, f);
   try {
-    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
     const layers = parseList(f.layers) ?? model.convAndPoolLayers();
+    const ready = prepareCommand([{ model, passes: [{ kind: 'activations', layers }] }]);
+    const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
+    await ready;
     const { json, section, acts } = await activationPictures(model, input.tensor, layers, out);
     input.tensor.dispose();
     const report = await out.write('report.html', renderReport({ title: `Activations of ${model.name}`, subtitle: `${input.name}, backend ${f.backend}`, summary: model.summary(), sections: [section] }));

@@ -13,6 +13,8 @@ export interface CommonFlags {
   /** The output to use when the model has several. */
   output?: string;
   seed: number;
+  /** First-use tile tuning where the adapter has no table (false: --no-tune). */
+  tune?: boolean;
 }
 
 /** What a command hands back: the JSON document (--json) and the lines a person reads. */

@@ -5,7 +5,8 @@ import { loadInput, loadLabels } from '../context.ts';
 import { OutputDir } from '../output_dir.ts';
 import { activationPictures, describeActivations } from './activations.ts';
 import { modelJson, type CommandResult, type CommonFlags } from './common.ts';
-import { checkFilterFlags, filterPictures } from './filters.ts';
+import { checkFilterFlags, filterPasses, filterPictures } from './filters.ts';
+import { prepareCommand } from '../prepare.ts';
 import { gradCamPictures } from './gradcam.ts';
 import { predictionLines, topPredictions } from './predict.ts';
 import type { ClassNames, Prediction } from '../../viz/predictions.ts';
@@ -46,6 +47,12 @@ export async function demoCommand(f: CommonFlags & DemoFlags): Promise<CommandRe
   const squeeze = await loadModel(SQUEEZENET, { arch: 'squeezenet-notop' });
   const darknet = await loadModel(TINY_DARKNET);
   try {
+    // every model's pipelines in one list, compiled from both ends before the first real work
+    await prepareCommand([
+      { model: catsDogs, passes: [{ kind: 'predict' }, { kind: 'activations', layers: catsDogs.convAndPoolLayers() }, { kind: 'gradcam' }] },
+      { model: darknet, passes: [{ kind: 'predict' }, { kind: 'gradcam' }] },
+      { model: squeeze, passes: filterPasses(squeeze, { ...f, init: 'noise' }) },
+    ]);
     log(`[1/4] activations and Grad-CAM: ${catsDogs.name} (cats_and_dogs_small_1.h5, input ${catsDogs.inputShape.join('x')})`);
     const predictions: { image: string; top: Prediction[] }[] = [];
     const sections = [];

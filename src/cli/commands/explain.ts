@@ -8,6 +8,7 @@ import {
   type Baseline, type Faithfulness, type MapResult, type MethodName, type MetricName, type Replacement,
 } from '../../viz/attribution/index.ts';
 import { mapPng, overlayJpeg, renderExplainReport, type ExplainCard } from '../../viz/attribution/report.ts';
+import { prepareCommand } from '../prepare.ts';
 import { defaultPreprocess, loadInput, loadLabels, UsageError, wholeNumber, type ModelChoice } from '../context.ts';
 import { OutputDir, safeName } from '../output_dir.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
@@ -92,10 +93,13 @@ export async function explainCommand(modelPath: string, imagePath: string, f: Ex
   const out = await OutputDir.prepare(f.out);
   const { model, weights } = await openModelWithWeights(modelPath, f);
   try {
+    // the one-image passes every method starts from (the forward pass and the CAM layer's gradient)
+    const ready = prepareCommand([{ model, passes: [{ kind: 'predict' }, { kind: 'gradcam', layer: f.layer, score: f.score === 'logit' ? 'logit' : 'prob' }] }]);
     const names = await loadLabels(model, f.labels);
     const mode = (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode;
     const input = await loadInput(model, imagePath, mode);
     try {
+      await ready;
       const preds = await topPredictions(model, input.tensor, f.top, names);
       const classIndex = resolveClass(model, f.class, names) ?? preds[0]?.index;
       const units = model.storedShape(model.spec.outputs[0])[1] as number;

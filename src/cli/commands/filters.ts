@@ -7,6 +7,7 @@ import { MAX_FILTERS, openModel, parseList, parseRange, UsageError, wholeNumber 
 import { OutputDir, safeName } from '../output_dir.ts';
 import { Progress, stderrIsTerminal } from '../progress.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
+import { prepareCommand, type CommandPass } from '../prepare.ts';
 
 export interface FilterFlags {
   layers?: string;
@@ -40,6 +41,18 @@ function defaultFilterLayers(model: Model): string[] {
   const expand = convs.filter((n) => /expand3x3$/.test(n));
   if (expand.length) return [convs[0], ...expand.filter((_, i) => i % 2 === 1)].slice(0, 4);
   return convs.slice(0, 4);
+}
+
+/** One ascent step per layer filterPictures will run, for prepareCommand (none where the flags will be refused). */
+export function filterPasses(model: Model, f: FilterFlags): CommandPass[] {
+  try {
+    const size = f.size ?? model.inputShape[0] ?? 64;
+    const filters = parseRange(f.filters, '--filters');
+    const batch = Math.min(f.batch ?? filters.length, filters.length);
+    return (parseList(f.layers) ?? defaultFilterLayers(model)).map((layer) => ({ kind: 'filters', layer, batch, size }));
+  } catch {
+    return [];
+  }
 }
 
 export async function filterPictures(model: Model, f: CommonFlags & FilterFlags, out: OutputDir, quiet: boolean, prefix = '') {
@@ -84,6 +97,7 @@ export async function filtersCommand(modelPath: string, f: CommonFlags & FilterF
   const out = await OutputDir.prepare(f.out);
   const model = await openModel(modelPath, f);
   try {
+    await prepareCommand([{ model, passes: filterPasses(model, f) }]);
     const { json, section } = await filterPictures(model, f, out, f.json);
     const report = await out.write('report.html', renderReport({ title: `Filter patterns of ${model.name}`, subtitle: `backend ${f.backend}`, summary: model.summary(), sections: [section] }));
     await out.commit();

@@ -12,6 +12,7 @@ import { defaultPreprocess, loadInput, loadLabels, openModel, UsageError, type M
 import { OutputDir, safeName } from '../output_dir.ts';
 import { modelJson, round, type CommandResult, type CommonFlags } from './common.ts';
 import { predictionLines, topPredictions } from './predict.ts';
+import { prepareCommand } from '../prepare.ts';
 
 export interface GradCamFlags {
   layer?: string;
@@ -109,11 +110,15 @@ export async function gradcamCommand(modelPath: string, imagePath: string, f: Co
   if (f.method === 'ablationcam') ({ model, weights } = await (await import('./explain.ts')).openModelWithWeights(modelPath, f));
   else model = await openModel(modelPath, f);
   try {
+    // the model and its input size are known: its pipelines compile while the image is read
+    const score: 'prob' | 'logit' = f.score === 'logit' ? 'logit' : 'prob';
+    const ready = prepareCommand([{ model, passes: [{ kind: 'predict' }, ...((f.method ?? 'gradcam') === 'gradcam' ? [{ kind: 'gradcam' as const, layer: f.layer, score }] : [])] }]);
     const names = await loadLabels(model, f.labels);
     f = { ...f, names, weights };
     const mode = (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode;
     const input = await loadInput(model, imagePath, mode);
     f = { ...f, toInput: (pixels) => preprocess(pixels, mode) };
+    await ready;
     const preds: Prediction[] = await topPredictions(model, input.tensor, f.top, names);
     // the top class is already known: gradCam need not run the forward pass again to find it
     const g = await gradCamPictures(model, input, f, out, '', preds[0]?.index);

@@ -3,6 +3,7 @@ import type { PreprocessMode } from '../../viz/preprocess.ts';
 import type { Model } from '../../models/model.ts';
 import { defaultPreprocess, loadInput, loadLabels, openModel, UsageError } from '../context.ts';
 import { modelJson, type CommandResult, type CommonFlags } from './common.ts';
+import { prepareCommand } from '../prepare.ts';
 
 export async function topPredictions(model: Model, input: import('../../engine/tensor.ts').Tensor, k: number, names?: ClassNames): Promise<Prediction[]> {
   if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`--top must be a whole number of at least 1; got ${k}`);
@@ -26,8 +27,10 @@ export async function predictCommand(modelPath: string, imagePath: string, f: Co
   if (!(Number.isInteger(f.top) && f.top >= 1)) throw new UsageError(`--top must be a whole number of at least 1; got ${f.top}`);
   const model = await openModel(modelPath, f);
   try {
+    const ready = prepareCommand([{ model, passes: [{ kind: 'predict' }] }]);
     const names = await loadLabels(model, f.labels);
     const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
+    await ready;
     const preds = await topPredictions(model, input.tensor, f.top, names);
     input.tensor.dispose();
     return {
