@@ -3,7 +3,7 @@
  * Chromium, against tfjs-webgpu in the same page; writes bench/results/<adapter>.{json,md,svg}
  * beside the Node results (in this project's headless Chromium the adapter is SwiftShader).
  *
- *   npm run bench:browser -- [--only REGEX] [--reps N] [--warmup N] [--size N] [--merge]
+ *   npm run bench:browser -- [--only REGEX] [--reps N] [--warmup N] [--size N] [--engines convscope,tfjs-webgpu] [--merge]
  *   npm run bench:browser -- --tune [--size N] [--only REGEX] [--tune-budget-ms MS]
  *
  * --size runs the kernel rows at the VGG16 layer shapes of an NxN image (224 by default).
@@ -32,9 +32,12 @@ const { values: o } = parseArgs({
     warmup: { type: 'string', default: '1' },
     size: { type: 'string' },
     'budget-ms': { type: 'string', default: '60000' },
+    engines: { type: 'string', default: 'convscope,tfjs-webgpu' },
     merge: { type: 'boolean', default: false },
     tune: { type: 'boolean', default: false },
     'tune-budget-ms': { type: 'string' },
+    /** extra tap tiles to try, TMxTNxWG,... (e.g. 4x4x16,4x4x64) */
+    'extra-taps': { type: 'string' },
     out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
   },
 });
@@ -86,7 +89,8 @@ try {
   const a = await page.evaluate(() => window.convscopeBench.adapter());
   console.error(`page adapter: ${a.describe} (subgroup size ${a.subgroupSize ?? 'not fixed'}); tiles: ${JSON.stringify(a.tuning)}`);
   if (o.tune) {
-    const opts = { only: o.only, size: o.size ? Number(o.size) : undefined, budgetMs: o['tune-budget-ms'] ? Number(o['tune-budget-ms']) : undefined };
+    const opts = { only: o.only, size: o.size ? Number(o.size) : undefined, budgetMs: o['tune-budget-ms'] ? Number(o['tune-budget-ms']) : undefined,
+      extraTaps: o['extra-taps']?.split(',').map((t) => { const [TM, TN, WG] = t.split('x').map(Number); return { TM, TN, WG }; }) };
     const table = await page.evaluate((x) => window.convscopeBench.tune(x), opts);
     const dir = path.join(root, 'src/kernels/wgsl/tuned');
     const file = path.join(dir, `${adapterSlug(table.adapter)}.json`);
@@ -98,11 +102,12 @@ try {
     writeTableIndex(dir);
     console.error(`wrote ${file}`);
   } else {
-    const opts = { only: o.only, reps: Number(o.reps), warmup: Number(o.warmup), size: o.size ? Number(o.size) : undefined, budgetMs: Number(o['budget-ms']) };
+    const opts = { only: o.only, engines: o.engines!.split(',') as ('convscope' | 'tfjs-webgpu')[], reps: Number(o.reps), warmup: Number(o.warmup), size: o.size ? Number(o.size) : undefined, budgetMs: Number(o['budget-ms']) };
     const results: BenchResults = await page.evaluate((x) => window.convscopeBench.run(x), opts);
     const slug = [results.adapter.vendor, results.adapter.architecture, results.adapter.description || results.adapter.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
     fs.mkdirSync(o.out!, { recursive: true });
-    const base = path.join(o.out!, `${slug}-browser`);
+    // kernel rows at another image size are other shapes: their own file
+    const base = path.join(o.out!, `${slug}-browser${o.size && Number(o.size) !== 224 ? `-${o.size}` : ''}`);
     if (o.merge && fs.existsSync(`${base}.json`)) {
       const full = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as BenchResults;
       const fresh = results.items.filter((r) => !full.items.some((i) => i.name === r.name));

@@ -20,6 +20,8 @@ declare global {
       run: (o?: BenchOptions) => Promise<BenchResults>;
       tune: (o?: TuneOptions) => Promise<TuningTable>;
       render: (r: BenchResults) => void;
+      /** the engine itself, for experiments from the console */
+      cs: typeof cs;
     };
   }
 }
@@ -84,7 +86,7 @@ async function adapter() {
   return { describe: gpu.describe(), tuning: await tuningInfo(gpu), subgroupSize: gpu.ctx.subgroupSize };
 }
 
-window.convscopeBench = { ready: true, adapter, run: runBench, tune: tuneAdapter, render };
+window.convscopeBench = { ready: true, adapter, run: runBench, tune: tuneAdapter, render, cs };
 
 // ---- the page's controls (absent when the runner drives a bare page) ----
 let cancel = false;

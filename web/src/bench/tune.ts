@@ -28,6 +28,8 @@ export interface TuneOptions {
   reps?: number;
   budgetMs?: number;
   subgroups?: boolean;
+  /** tap tiles to try besides tuning.ts's candidates (experiments: smaller register tiles for a weak JIT) */
+  extraTaps?: TapTiling[];
   log?: (line: string) => void;
 }
 
@@ -77,10 +79,11 @@ export async function tuneAdapter(o: TuneOptions = {}): Promise<TuningTable> {
     const k = `${size}:${inC}:${outC}`;
     if (!seen.has(k)) {
       seen.add(k);
+      const s = size; // this layer's size (the loop moves on before the case runs)
       const make = () => ({
-        x: cs.randomNormal([1, size, size, inC], 0, 1, 1),
+        x: cs.randomNormal([1, s, s, inC], 0, 1, 1),
         w: cs.randomNormal([3, 3, inC, outC], 0, 0.1, 2),
-        dy: cs.randomNormal([1, size, size, outC], 0, 1, 3),
+        dy: cs.randomNormal([1, s, s, outC], 0, 1, 3),
       });
       // inputs made when the case runs (a large image's three tensors for every case at once would not fit a small device)
       let t: ReturnType<typeof make> | undefined;
@@ -100,7 +103,7 @@ export async function tuneAdapter(o: TuneOptions = {}): Promise<TuningTable> {
     measurements: {},
   };
   useTuningTable({ ...table, tilings: {}, tapDefault: undefined }); // measure the built-in choice, not an earlier table
-  const taps = tapCandidates(gpu.ctx.subgroupSize).filter((t) => o.subgroups || !t.subgroup);
+  const taps = [...tapCandidates(gpu.ctx.subgroupSize).filter((t) => o.subgroups || !t.subgroup), ...(o.extraTaps ?? [])];
   const tapTotals = taps.map(() => 0);
   let convShapes = 0;
   let tapWins = 0;
