@@ -201,6 +201,12 @@ async function refresh() {
     body.append(tr);
   }
   fillClassPickers();
+  // the first picture at once: the open tab's default layer
+  const layer = $<HTMLSelectElement>('act-layer').value;
+  if (!$('panel-activations').hidden && layer) {
+    act = await call<ActResult>({ op: 'activations', layer });
+    drawActivations();
+  }
 }
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -297,14 +303,25 @@ interface ActResult {
 }
 let act: ActResult | undefined;
 
+/** Set when the picker changes while a layer is being computed: it is computed again after. */
+let actAgain = false;
+
 async function runActivations() {
   if (!info || !photo) return showError('open a model and a photo first');
+  if (busy && document.body.dataset.busy === 'activations') {
+    actAgain = true;
+    return;
+  }
   const layer = $<HTMLSelectElement>('act-layer').value;
   const withGrad = $<HTMLInputElement>('act-grad').checked && predictions.length > 0;
   await action('activations', async () => {
     act = await call<ActResult>({ op: 'activations', layer, gradClass: withGrad ? Number($<HTMLSelectElement>('act-class').value) : undefined, score: 'prob' });
     drawActivations();
   });
+  if (actAgain) {
+    actAgain = false;
+    await runActivations();
+  }
 }
 
 function drawActivations() {
@@ -427,6 +444,7 @@ async function runFilters() {
   $<HTMLButtonElement>('f-cancel').disabled = false;
   $<HTMLButtonElement>('f-run').disabled = true;
   grid.dataset.state = 'running';
+  grid.dataset.step = '0';
   $('f-progress').textContent = `compiling the shaders for ${layer}...`;
   await action('filters', async () => {
     try {

@@ -1,0 +1,310 @@
+/**
+ * Issue 11, the web page, in a real browser: web/ is built with Vite (src/cli/commands/serve.ts
+ * buildWeb, what `npm run build` and `convscope serve` run), served from 127.0.0.1 by the
+ * same server `convscope serve` uses, and driven by playwright-core on Debian's
+ * /usr/bin/chromium with WebGPU on (its adapter is SwiftShader; see browser_smoke.test.ts).
+ * The fixture model (the trained 50x50 cats-vs-dogs convnet) and a photo go in through the
+ * page's real <input type=file> elements; every technique runs; the numbers the page exposes
+ * in data- attributes are checked against the Node CLI's --json on the same files (lavapipe
+ * through Dawn), run as a user runs it (bin/convscope.mjs).
+ *
+ * Tolerances. Both sides run the same WGSL on float32 on the same input tensor (the photo is
+ * a JPEG decoded by the same library code on both sides), but different drivers: SwiftShader
+ * and lavapipe implement exp/log/sigmoid/softmax differently by a few ulp (measured in
+ * browser_smoke.test.ts: up to 1e-7 absolute, 10 ulp), and sums are in the same order.
+ *  - predictions (a sigmoid at the end of 5 layers): |page - cli| <= 1e-5; the CLI prints 4
+ *    decimals, so the page's 4-decimal text must be identical too.
+ *  - activation channel mean / std (conv outputs, no transcendental before them; the CLI
+ *    rounds to 6 significant digits): relative 1e-5 + absolute 1e-6.
+ *  - Grad-CAM map (normalised to [0, 1]; the gradient goes back through the sigmoid;
+ *    the CLI rounds to 7 digits): absolute 1e-4, the tolerance validate uses for the map,
+ *    and the argmax cell must be the same.
+ *  - filter-pattern losses over a few steps (each step divides by the RMS of the gradient,
+ *    which carries the sigmoid-free ReLU path only, so drift stays tiny; CLI rounds to 6
+ *    digits): relative 1e-4.
+ *  - per-channel gradients against the library in this process: relative 1e-4 + 1e-9.
+ * Timeouts are hang guards (vitest.config.ts explains the project's long ones).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type http from 'node:http';
+import { buildWeb, serveFolder, WEB_DIST } from '../../src/cli/commands/serve.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/convscope.mjs');
+const MODEL = path.join(ROOT, 'assets/cats_and_dogs_small_1.h5');
+const PHOTO = path.join(ROOT, 'assets/dog_on_beach.jpg');
+const SHOTS = path.join(ROOT, 'docs/screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
+const GUARD = 900_000;
+const FILTERS = '0-7';
+const STEPS = 5;
+
+function cli(args: string[]): Promise<Record<string, any>> {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-web-'));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args, '--json', '--out', out], { cwd: ROOT, maxBuffer: 64 << 20, timeout: 1_800_000 }, (err, stdout, stderr) => {
+      fs.rmSync(out, { recursive: true, force: true });
+      if (err) reject(new Error(`convscope ${args.join(' ')} failed: ${stderr}`));
+      else resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+const maxAbs = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('the web page (issue 11) in headless Chromium, against the CLI', () => {
+  let server: http.Server | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const measured: string[] = [];
+  // the CLI side starts at once and runs while the page is built and used
+  let cliResults: Promise<[Record<string, any>, Record<string, any>, Record<string, any>]> | undefined;
+
+  afterAll(async () => {
+    await browser?.close();
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    console.log(`[web app] ${measured.join('; ')}`);
+  });
+
+  const done = () => page.evaluate(() => Number(document.body.dataset.done ?? 0));
+  /** Waits for the action started by `act` to finish (the page counts finished actions). */
+  async function finished(act: () => Promise<unknown>) {
+    const n = await done();
+    await act();
+    await page.waitForFunction((k) => Number(document.body.dataset.done ?? 0) > k, n, { timeout: GUARD });
+  }
+  const errorText = () => page.evaluate(() => (document.getElementById('error')!.hidden ? '' : document.getElementById('error')!.textContent ?? ''));
+  const liveBytes = () => page.evaluate(() => Number(document.getElementById('live-bytes')!.dataset.liveBytes));
+  const shot = (name: string) => (fs.mkdirSync(SHOTS, { recursive: true }), page.screenshot({ path: path.join(SHOTS, name), fullPage: true }));
+
+  it(
+    'builds, serves, opens the model and the photo through the file inputs, and shows the CLI\'s predictions',
+    async () => {
+      cliResults = Promise.all([
+        cli(['gradcam', MODEL, PHOTO, '--top', '2']),
+        cli(['activations', MODEL, PHOTO, '--layers', 'conv2d_5']),
+        cli(['filters', MODEL, '--layers', 'conv2d_4', '--filters', FILTERS, '--steps', String(STEPS)]),
+      ]);
+      cliResults.catch(() => undefined);
+      let t = performance.now();
+      await buildWeb({ quiet: true });
+      measured.push(`vite build ${Math.round(performance.now() - t)} ms`);
+      for (const f of ['index.html', 'demo/cats_and_dogs_small_1.h5', 'demo/tiny_darknet/model.json', 'demo/dog_on_beach.jpg']) expect(fs.existsSync(path.join(WEB_DIST, f)), f).toBe(true);
+      ({ server } = await serveFolder(WEB_DIST));
+      const url = `http://127.0.0.1:${(server!.address() as { port: number }).port}/`;
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 60_000 });
+      page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      page.on('pageerror', (e) => pageErrors.push(`uncaught in page: ${e.message}`));
+      page.on('crash', () => pageErrors.push('the page crashed'));
+      await page.goto(url, { waitUntil: 'load', timeout: GUARD });
+      await page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: GUARD });
+      expect(await page.getAttribute('#backend', 'data-backend')).toBe('webgpu');
+      t = performance.now();
+      await finished(() => page.setInputFiles('#model-file', MODEL));
+      expect(await errorText()).toBe('');
+      expect(await page.textContent('#model-status')).toContain('cats_and_dogs_small_1.h5');
+      await finished(() => page.setInputFiles('#image-file', PHOTO));
+      expect(await errorText()).toBe('');
+      measured.push(`model + photo + predictions in the page ${Math.round(performance.now() - t)} ms`);
+      const preds = JSON.parse((await page.getAttribute('#predictions', 'data-values'))!) as { index: number; probability: number }[];
+      const [g] = await cliResults;
+      const want = g.predictions as { index: number; probability: number }[];
+      expect(preds.map((p) => p.index)).toEqual(want.map((p) => p.index));
+      const d = maxAbs(preds.map((p) => p.probability), want.map((p) => p.probability));
+      measured.push(`predictions max |page - cli| ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(1e-5);
+      const cells = await page.$$eval('#predictions td.p', (tds) => tds.map((td) => td.textContent));
+      expect(cells).toEqual(want.map((p) => p.probability.toFixed(4)));
+      expect(await page.textContent('#summary')).toContain('Total params: 187,649');
+      expect(pageErrors).toEqual([]);
+    },
+    GUARD,
+  );
+
+  it(
+    'activations: per-channel statistics match the CLI; the gradient toggle gives Grad-CAM\'s channel weights; a click zooms a channel',
+    async () => {
+      // choosing a layer computes it
+      await finished(() => page.selectOption('#act-layer', 'conv2d_5'));
+      expect(await errorText()).toBe('');
+      const stats = JSON.parse((await page.getAttribute('#act-grid', 'data-stats'))!) as { mean: number; std: number }[];
+      const [, a] = await cliResults!;
+      const want = a.layers[0].channels as { mean: number; std: number }[];
+      expect(stats.length).toBe(64);
+      expect(await page.locator('.tile').count()).toBe(64);
+      let worst = 0;
+      stats.forEach((s, i) => {
+        for (const k of ['mean', 'std'] as const) {
+          const diff = Math.abs(s[k] - want[i][k]);
+          worst = Math.max(worst, diff / (1e-6 + Math.abs(want[i][k])));
+          expect(diff, `channel ${i} ${k}`).toBeLessThanOrEqual(1e-5 * Math.abs(want[i][k]) + 1e-6);
+        }
+      });
+      measured.push(`activation stats max relative diff ${worst.toExponential(2)}`);
+      // the gradient toggle: d p(dog) / d channel, averaged over the grid
+      await finished(() => page.selectOption('#act-class', '1'));
+      await finished(() => page.check('#act-grad'));
+      expect(await errorText()).toBe('');
+      const grads = JSON.parse((await page.getAttribute('#act-grid', 'data-grads'))!) as number[];
+      expect(grads.length).toBe(64);
+      // the same numbers from the library in this process (Dawn)
+      const cs = await import('../../src/index.ts');
+      const { loadModel } = await import('../../src/models/load_model.ts');
+      const { gradCam } = await import('../../src/viz/gradcam.ts');
+      const { decodeImage } = await import('../../src/viz/image_decode.ts');
+      const { kerasLoadImg } = await import('../../src/viz/resize.ts');
+      const { rescale } = await import('../../src/viz/preprocess.ts');
+      await cs.setBackend('webgpu');
+      const m = await loadModel(MODEL);
+      const x = cs.tensor(rescale(kerasLoadImg(decodeImage(fs.readFileSync(PHOTO), PHOTO), [50, 50]).data), [1, 50, 50, 3]);
+      const r = await gradCam(m, x, { layer: 'conv2d_5', classIndex: 1, score: 'prob' });
+      x.dispose();
+      m.dispose();
+      const gmax = Math.max(...Array.from(r.channelWeights, Math.abs));
+      const gd = maxAbs(grads, Array.from(r.channelWeights));
+      measured.push(`channel gradients max |page - node| ${gd.toExponential(2)} (largest |g| ${gmax.toExponential(2)})`);
+      expect(gd).toBeLessThanOrEqual(1e-4 * gmax + 1e-9);
+      await page.click('.tile[data-channel="3"]');
+      expect(await page.getAttribute('#act-zoom', 'data-channel')).toBe('3');
+      await page.locator('#act-zoom-canvas').hover(); // the middle of the 22x22 map
+      expect(await page.textContent('#act-zoom-value')).toMatch(/^row 1[01], column 1[01]: -?\d/);
+      await shot('activations.png');
+    },
+    GUARD,
+  );
+
+  it(
+    'Grad-CAM: the map and its argmax cell match the CLI; opacity and colormap repaint',
+    async () => {
+      await page.click('button.tab[data-tab="gradcam"]');
+      await finished(() => page.click('#g-run'));
+      expect(await errorText()).toBe('');
+      const [g] = await cliResults!;
+      const values = JSON.parse((await page.getAttribute('#g-overlay', 'data-values'))!) as number[];
+      const shape = JSON.parse((await page.getAttribute('#g-overlay', 'data-shape'))!) as number[];
+      expect(shape).toEqual(g.gradcam.shape);
+      expect(Number(await page.getAttribute('#g-overlay', 'data-class-index'))).toBe(g.gradcam.class.index);
+      const d = maxAbs(values, g.gradcam.values);
+      measured.push(`Grad-CAM map max |page - cli| ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(1e-4);
+      const cv: number[] = g.gradcam.values;
+      const k = cv.indexOf(Math.max(...cv));
+      expect(JSON.parse((await page.getAttribute('#g-overlay', 'data-argmax'))!)).toEqual([Math.floor(k / shape[1]), k % shape[1]]);
+      await page.fill('#g-opacity', '0.6');
+      await page.selectOption('#g-cmap', 'viridis');
+      await page.selectOption('#g-cmap', 'jet');
+      await shot('gradcam.png');
+    },
+    GUARD,
+  );
+
+  it(
+    'filter patterns: repaint every step, losses match the CLI; a cancelled run returns the live bytes to idle',
+    async () => {
+      await page.click('button.tab[data-tab="filters"]');
+      await page.selectOption('#f-layer', 'conv2d_4');
+      await page.fill('#f-range', FILTERS);
+      await page.fill('#f-steps', String(STEPS));
+      const idle = await liveBytes();
+      const steps: number[] = [];
+      await page.exposeFunction('seenStep', (s: number) => steps.push(s));
+      await page.evaluate(() => {
+        new MutationObserver(() => (window as any).seenStep(Number(document.getElementById('f-grid')!.dataset.step))).observe(document.getElementById('f-grid')!, { attributes: true, attributeFilter: ['data-step'] });
+      });
+      await finished(() => page.click('#f-run'));
+      expect(await errorText()).toBe('');
+      expect(await page.getAttribute('#f-grid', 'data-state')).toBe('done');
+      expect([...new Set(steps.filter((s) => s > 0))]).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+      const losses = JSON.parse((await page.getAttribute('#f-grid', 'data-losses'))!) as number[][];
+      const [, , f] = await cliResults!;
+      const want = (f.filters[0].patterns as { losses: number[] }[]).map((p) => p.losses);
+      expect(losses.length).toBe(want.length);
+      let worst = 0;
+      losses.forEach((l, i) => {
+        expect(l.length).toBe(STEPS + 1);
+        l.forEach((v, s) => {
+          const rel = Math.abs(v - want[i][s]) / Math.max(1e-6, Math.abs(want[i][s]));
+          worst = Math.max(worst, rel);
+          expect(rel, `filter ${i} step ${s}: ${v} vs ${want[i][s]}`).toBeLessThanOrEqual(1e-4);
+        });
+      });
+      measured.push(`filter losses max relative diff ${worst.toExponential(2)}`);
+      expect(await liveBytes()).toBe(idle);
+      await shot('filters.png');
+
+      // a long run, paused, resumed and cancelled: its GPU memory goes back
+      await page.fill('#f-steps', '5000');
+      const before = await liveBytes();
+      const n = await done();
+      await page.click('#f-run');
+      await page.waitForFunction(() => Number(document.getElementById('f-grid')!.dataset.step) >= 3, undefined, { timeout: GUARD });
+      const during = await liveBytes();
+      await page.click('#f-pause');
+      const stepAtPause = Number(await page.getAttribute('#f-grid', 'data-step'));
+      await page.waitForTimeout(500);
+      expect(Number(await page.getAttribute('#f-grid', 'data-step'))).toBeLessThanOrEqual(stepAtPause + 1);
+      await page.click('#f-pause'); // resume
+      await page.waitForFunction((s) => Number(document.getElementById('f-grid')!.dataset.step) > s + 1, stepAtPause, { timeout: GUARD });
+      await page.click('#f-cancel');
+      await page.waitForFunction((k) => Number(document.body.dataset.done ?? 0) > k, n, { timeout: GUARD });
+      expect(await page.getAttribute('#f-grid', 'data-state')).toBe('cancelled');
+      const after = await liveBytes();
+      measured.push(`live bytes idle ${before}, during the run ${during}, after cancel ${after}`);
+      expect(during).toBeGreaterThan(before);
+      expect(after).toBe(before);
+    },
+    GUARD,
+  );
+
+  it(
+    'bad files: a message naming the file and the cause; the page keeps the model and photo and still works',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convscope-web-bad-'));
+      const cases: [string, Uint8Array | string, '#model-file' | '#image-file', RegExp][] = [
+        ['not_a_model.h5', 'hello, this is text', '#model-file', /not_a_model\.h5.*not a model file/],
+        ['not_a_zip.keras', new Uint8Array([0x50, 0x4b, 0x03, 0x04, 1, 2, 3, 4, 5, 6, 7, 8]), '#model-file', /not_a_zip\.keras/],
+        ['broken.jpg', new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3]), '#image-file', /broken\.jpg/],
+        ['noise.png', new Uint8Array(64).fill(7), '#image-file', /noise\.png: cannot be read as an image/],
+      ];
+      for (const [name, bytes, input, message] of cases) {
+        fs.writeFileSync(path.join(dir, name), bytes);
+        await finished(() => page.setInputFiles(input, path.join(dir, name)));
+        const err = await errorText();
+        measured.push(`${name}: "${err.slice(0, 160)}"`);
+        expect(err).toMatch(message);
+        expect(await page.getAttribute('#model-status', 'data-model')).toBe('sequential');
+        expect(await page.getAttribute('#image-status', 'data-image')).toBe('dog_on_beach.jpg');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      await page.click('button.tab[data-tab="gradcam"]');
+      await finished(() => page.click('#g-run'));
+      expect(await errorText()).toBe('');
+      expect(await page.getAttribute('#g-overlay', 'data-argmax')).toBeTruthy();
+      expect(pageErrors).toEqual([]);
+    },
+    GUARD,
+  );
+
+  it(
+    'device loss: a message, then a new device and the same answer on the next action',
+    async () => {
+      const before = await page.getAttribute('#g-overlay', 'data-values');
+      const r = await page.evaluate(() => (window as any).convscopeLoseDevice());
+      expect(r.lost).toBe(true);
+      await finished(() => page.click('#g-run'));
+      expect(await errorText()).toBe('');
+      expect(await page.textContent('#notice')).toMatch(/new GPU device/);
+      const after = JSON.parse((await page.getAttribute('#g-overlay', 'data-values'))!) as number[];
+      expect(maxAbs(after, JSON.parse(before!))).toBeLessThanOrEqual(1e-6);
+      expect(pageErrors).toEqual([]);
+    },
+    GUARD,
+  );
+});
