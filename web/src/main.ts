@@ -238,11 +238,12 @@ function fillLayerPickers() {
   if (fixed !== null) size.value = String(fixed);
 }
 
-function fillClassPickers() {
+/** The class pickers; `keepChoice` (a search) keeps the chosen class, new predictions start at the top class. */
+function fillClassPickers(keepChoice = false) {
   const top = predictions.slice(0, 5);
   const q = $<HTMLInputElement>('g-search').value.trim().toLowerCase();
   const g = $<HTMLSelectElement>('g-class');
-  const keep = g.value;
+  const keep = keepChoice ? g.value : '';
   const opts: HTMLOptionElement[] = [];
   if (!q) for (const p of top) opts.push(option(String(p.index), `${p.name} (${p.probability.toFixed(4)})`));
   const rest = q ? predictions.filter((p) => p.name.toLowerCase().includes(q) || String(p.index) === q) : predictions.slice(5);
@@ -388,6 +389,7 @@ function zoomChannel(ch: number) {
   });
   $('act-zoom-scale').style.background = `linear-gradient(to right, ${stops.join(',')})`;
   $('act-zoom-scale').title = `${min} .. ${max}`;
+  $('act-zoom-range').textContent = `${min.toPrecision(4)} ... ${max.toPrecision(4)}`;
   cv.onmousemove = (e) => {
     const r = cv.getBoundingClientRect();
     const x = Math.min(w - 1, Math.floor(((e.clientX - r.left) / r.width) * w));
@@ -450,11 +452,13 @@ async function runFilters() {
     try {
       const r = await call<FilterResult>({ op: 'filters', layer, filters, steps, size, seed }, [], (e) => {
         drawImage(grid, { ...e.grid, channels: 3 });
+        fitGrid(grid);
         drawLosses(e.losses, steps);
         grid.dataset.step = String(e.step);
         $('f-progress').textContent = `step ${e.step} of ${e.steps}${filtersPaused ? ' (paused)' : ''}`;
       });
       drawImage(grid, { ...r.grid, channels: 3 });
+      fitGrid(grid);
       drawLosses(r.losses, steps);
       grid.dataset.losses = JSON.stringify(r.losses);
       grid.dataset.layer = r.layer;
@@ -470,6 +474,13 @@ async function runFilters() {
       $<HTMLButtonElement>('f-run').disabled = false;
     }
   });
+}
+
+/** The pattern grid at a size that fits the screen: small patterns enlarged, pixels kept sharp. */
+function fitGrid(c: HTMLCanvasElement) {
+  const scale = Math.min(3, 620 / c.height, 760 / c.width);
+  c.style.width = `${Math.round(c.width * scale)}px`;
+  c.style.height = `${Math.round(c.height * scale)}px`;
 }
 
 function drawLosses(losses: number[][], steps: number) {
@@ -656,7 +667,7 @@ function wire() {
   $('f-cancel').onclick = () => worker.postMessage({ control: 'cancel' });
   $('f-download').onclick = () => download($<HTMLCanvasElement>('f-grid'), `filters_${safe($('f-grid').dataset.layer ?? 'layer')}.png`);
   $('g-run').onclick = () => void runGradCam();
-  $('g-search').oninput = () => fillClassPickers();
+  $('g-search').oninput = () => fillClassPickers(true);
   $('g-opacity').oninput = () => drawGradCam();
   $('g-cmap').onchange = () => drawGradCam();
   $('g-dl-overlay').onclick = () => download($<HTMLCanvasElement>('g-overlay'), `gradcam_${safe(cam?.layer ?? '')}_class${cam?.classIndex}.png`);
