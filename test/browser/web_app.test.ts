@@ -272,6 +272,16 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
       measured.push(`live bytes idle ${before}, during the run ${during}, after cancel ${after}`);
       expect(during).toBeGreaterThan(before);
       expect(after).toBe(before);
+
+      // opening a model mid-run cancels the run first, and its memory goes back
+      await page.click('#f-run');
+      await page.waitForFunction(() => Number(document.getElementById('f-grid')!.dataset.step) >= 2, undefined, { timeout: GUARD });
+      const m = await done();
+      await page.setInputFiles('#model-file', MODEL);
+      await page.waitForFunction(() => document.getElementById('f-grid')!.dataset.state === 'cancelled', undefined, { timeout: GUARD });
+      await page.waitForFunction((k) => Number(document.body.dataset.done ?? 0) >= k + 2 && !document.body.dataset.busy, m, { timeout: GUARD });
+      expect(await errorText()).toBe('');
+      expect(await liveBytes()).toBe(before);
     },
     GUARD,
   );

@@ -66,24 +66,35 @@ function call<T>(req: Request, transfer: Transferable[] = [], onStep?: (e: StepE
 }
 
 /** One action at a time; errors go to the message box with the file's name where there is one. */
+let running: Promise<unknown> = Promise.resolve();
+
 async function action<T>(what: string, fn: () => Promise<T>, file?: string): Promise<T | undefined> {
+  if (busy && document.body.dataset.busy === 'filters' && (what === 'model' || what === 'image')) {
+    // a new model or photo mid-run: the run is cancelled (its GPU memory freed) first
+    worker.postMessage({ control: 'cancel' });
+    await running;
+  }
   if (busy) {
     showError('still busy with the previous action; wait for it or cancel it');
     return undefined;
   }
   busy = true;
   document.body.dataset.busy = what;
-  try {
-    clearError();
-    return await fn();
-  } catch (e) {
-    showError((e as Error).message, file);
-    return undefined;
-  } finally {
-    busy = false;
-    delete document.body.dataset.busy;
-    document.body.dataset.done = String(Number(document.body.dataset.done ?? 0) + 1);
-  }
+  const run = (async () => {
+    try {
+      clearError();
+      return await fn();
+    } catch (e) {
+      showError((e as Error).message, file);
+      return undefined;
+    } finally {
+      busy = false;
+      delete document.body.dataset.busy;
+      document.body.dataset.done = String(Number(document.body.dataset.done ?? 0) + 1);
+    }
+  })();
+  running = run;
+  return run;
 }
 
 function showMemory(m: Memory) {
