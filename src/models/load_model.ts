@@ -55,7 +55,8 @@ async function resolveArch(arch: string, inputShape: LoadModelOptions['inputShap
   if (arch.trimStart().startsWith('{')) return parseKerasJson(arch, { until });
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   if (!isNode) throw new Error(`unknown architecture '${arch}': use one of ${BUILTIN_ARCHITECTURES.join(', ')} or pass a Keras JSON config`);
-  const { readFile } = await import('node:fs/promises');
+  const fsName = 'node:fs/promises'; // a variable: browser bundles (the web page) never see it
+  const { readFile } = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(arch, 'utf8');
