@@ -35,7 +35,6 @@ export interface LayerRow {
 export interface ModelInfo {
   name: string;
   file: string;
-  format: string;
   summary: string;
   inputShape: (number | null)[];
   layers: LayerRow[];

@@ -164,7 +164,6 @@ function modelInfo(file: string): ModelInfo {
   return {
     name: m.name,
     file,
-    format: '',
     summary: m.summary(),
     inputShape: m.inputShape,
     layers,
