@@ -7,11 +7,15 @@
  *     block5_conv3), convscope and tfjs-webgpu, each followed by warm runs in the same process;
  *   - the same for convscope with prepareKernels called first (its time counted);
  *   - a first `convscope gradcam` of the bundled cats-vs-dogs model (50x50) from the command
- *     line, then the same command again with the now-filled cache.
+ *     line (which prepares its kernels: src/cli/prepare.ts), the same with CONVSCOPE_PREPARE=0,
+ *     and a first `convscope demo`, each then again with the now-filled cache.
+ *
+ * With --rounds N every item runs N times, the items interleaved (round 1 of each, then round
+ * 2, ...): the first-run figure is the median, with the spread beside it.
  *
  * Results are merged into bench/results/<adapter>.json as `cold` (and its .md).
  *
- *   npm run bench -- --cold [--only REGEX] [--warm N]
+ *   npm run bench -- --cold [--only REGEX] [--warm N] [--rounds N]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +36,7 @@ const { values: o } = parseArgs({
     child: { type: 'string' },
     only: { type: 'string' },
     warm: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '1' },
     out: { type: 'string', default: join(import.meta.dirname, 'results') },
     cold: { type: 'boolean', default: true },
   },
@@ -162,15 +167,37 @@ function runChild(name: string, env: NodeJS.ProcessEnv): ChildReport {
   return JSON.parse(line.slice(5)) as ChildReport;
 }
 
-/** Wall time of one `convscope gradcam` of the cats-vs-dogs model, from spawn to exit. */
-function runCli(env: NodeJS.ProcessEnv): number {
+function catsGradcam(): string[] {
+  return ['gradcam', join(root, 'assets/cats_and_dogs_small_1.h5'), join(root, 'assets/chelsea_cat.png')];
+}
+
+/** Wall time of one convscope command, from spawn to exit. */
+function runCli(env: NodeJS.ProcessEnv, args: string[]): number {
   const out = mkdtempSync(join(tmpdir(), 'cs-cold-out-'));
   const t = performance.now();
-  const r = spawnSync(process.execPath, [join(root, 'bin/convscope.mjs'), 'gradcam', join(root, 'assets/cats_and_dogs_small_1.h5'), join(root, 'assets/chelsea_cat.png'), '--out', join(out, 'o')], { env, encoding: 'utf8', cwd: root });
+  const r = spawnSync(process.execPath, [join(root, 'bin/convscope.mjs'), ...args, '--out', join(out, 'o')], { env, encoding: 'utf8', cwd: root });
   const ms = performance.now() - t;
   rmSync(out, { recursive: true, force: true });
-  if (r.status !== 0) throw new Error(`cold: convscope gradcam failed (status ${r.status}): ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0) throw new Error(`cold: convscope ${args[0]} failed (status ${r.status}): ${r.stderr.slice(-2000)}`);
   return ms;
+}
+
+function cliItem(name: string, engine: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
+  return {
+    name,
+    what: 'cli',
+    run: (): ColdResult => {
+      const { env, dirs } = freshEnv();
+      Object.assign(env, extraEnv);
+      try {
+        const first = runCli(env, args);
+        const warm = Array.from({ length: Math.max(1, Number(o.warm) - 1) }, () => runCli(env, args));
+        return { name, engine, firstMs: first, warmMs: median(warm), warmRuns: warm, ratio: first / median(warm) };
+      } finally {
+        dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+      }
+    },
+  };
 }
 
 async function parent(): Promise<void> {
@@ -204,27 +231,30 @@ async function parent(): Promise<void> {
         }
       },
     })),
-    {
-      name: 'first convscope gradcam, cats-vs-dogs 50x50 (CLI)',
-      what: 'cli',
-      run: (): ColdResult => {
-        const { env, dirs } = freshEnv();
-        try {
-          const first = runCli(env);
-          const warm = Array.from({ length: Math.max(1, Number(o.warm) - 1) }, () => runCli(env));
-          return { name: 'first `convscope gradcam` of cats_and_dogs_small_1.h5 (whole command)', engine: 'convscope', firstMs: first, warmMs: median(warm), warmRuns: warm, ratio: first / median(warm) };
-        } finally {
-          dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-        }
-      },
-    },
+    cliItem('first `convscope gradcam` of cats_and_dogs_small_1.h5 (whole command)', 'convscope', catsGradcam()),
+    cliItem('first `convscope gradcam` of cats_and_dogs_small_1.h5 (whole command)', 'convscope, CONVSCOPE_PREPARE=0', catsGradcam(), { CONVSCOPE_PREPARE: '0' }),
+    cliItem('first `convscope demo` (whole command)', 'convscope', ['demo']),
   ];
-  for (const it of items) {
-    if (only && !only.test(it.name)) continue;
-    console.error(`cold: ${it.name} ...`);
-    const r = it.run();
-    console.error(`  first ${(r.firstMs / 1000).toFixed(1)} s, warm ${(r.warmMs / 1000).toFixed(2)} s (${r.warmRuns.map((v) => (v / 1000).toFixed(2)).join(', ')}), ${r.ratio.toFixed(1)}x${r.pipelines !== undefined ? `, ${r.pipelines} pipelines` : ''}`);
-    results.push(r);
+  const chosen = items.filter((it) => !only || only.test(`${it.name} ${it.what}`));
+  const runs = new Map<(typeof items)[number], ColdResult[]>();
+  for (let round = 0; round < Math.max(1, Number(o.rounds)); round++) {
+    for (const it of chosen) {
+      console.error(`cold: ${it.name} (${it.what}), round ${round + 1} ...`);
+      const r = it.run();
+      console.error(`  first ${(r.firstMs / 1000).toFixed(1)} s, warm ${(r.warmMs / 1000).toFixed(2)} s (${r.warmRuns.map((v) => (v / 1000).toFixed(2)).join(', ')}), ${r.ratio.toFixed(1)}x${r.pipelines !== undefined ? `, ${r.pipelines} pipelines` : ''}; load ${loadAverage()}`);
+      runs.set(it, [...(runs.get(it) ?? []), r]);
+    }
+  }
+  for (const rs of runs.values()) {
+    if (rs.length === 1) {
+      results.push(rs[0]);
+      continue;
+    }
+    // the median first run, with every round's first and warm runs kept
+    const firstRuns = rs.map((r) => r.firstMs);
+    const warmRuns = rs.flatMap((r) => r.warmRuns);
+    const mid = [...rs].sort((a, b) => a.firstMs - b.firstMs)[Math.floor((rs.length - 1) / 2)];
+    results.push({ ...mid, firstMs: median(firstRuns), firstRuns, warmMs: median(warmRuns), warmRuns, ratio: median(firstRuns) / median(warmRuns), ...(mid.prepareMs !== undefined ? { prepareMs: median(rs.map((r) => r.prepareMs!)) } : {}) });
   }
   if (!slug) {
     // only the CLI ran: ask a child which adapter this is

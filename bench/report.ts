@@ -44,8 +44,10 @@ export interface BenchResults {
 export interface ColdResult {
   name: string;
   engine: string;
-  /** The first run in the fresh process (with prepareMs inside it where prepareKernels ran first). */
+  /** The first run in the fresh process (with prepareMs inside it where prepareKernels ran first); with several rounds, their median. */
   firstMs: number;
+  /** Every round's first run (--rounds). */
+  firstRuns?: number[];
   /** Median of the warm runs that followed in the same process (or, for the CLI, of fresh processes with the cache now filled). */
   warmMs: number;
   warmRuns: number[];
@@ -87,11 +89,11 @@ export function markdownTable(r: BenchResults): string {
         '',
         `Cold start (${r.cold.date}; each in a fresh process with empty Mesa shader and convscope tuning caches; load average ${r.cold.loadBefore ?? '?'} before, ${r.cold.loadAfter ?? '?'} after):`,
         '',
-        '| item | engine | first run s | warm s (median) | first / warm | pipelines compiled |',
+        '| item | engine | first run s (median, range) | warm s (median) | first / warm | pipelines compiled |',
         '|---|---|---:|---:|---:|---:|',
         ...r.cold.results.map(
           (c) =>
-            `| ${c.name} | ${c.engine} | ${(c.firstMs / 1000).toFixed(1)}${c.prepareMs !== undefined ? ` (prepare ${(c.prepareMs / 1000).toFixed(1)})` : ''} | ${(c.warmMs / 1000).toFixed(2)} | ${c.ratio.toFixed(1)}x | ${c.pipelines ?? ''} |`,
+            `| ${c.name} | ${c.engine} | ${(c.firstMs / 1000).toFixed(1)}${c.firstRuns && c.firstRuns.length > 1 ? ` (${(Math.min(...c.firstRuns) / 1000).toFixed(1)}-${(Math.max(...c.firstRuns) / 1000).toFixed(1)})` : ''}${c.prepareMs !== undefined ? ` (prepare ${(c.prepareMs / 1000).toFixed(1)})` : ''} | ${(c.warmMs / 1000).toFixed(2)} | ${c.ratio.toFixed(1)}x | ${c.pipelines ?? ''} |`,
         ),
       ]
     : [];
