@@ -326,6 +326,22 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
   );
 
   it(
+    'the preprocessing picker: another mode changes the predictions, the default gives the CLI\'s back',
+    async () => {
+      const read = async () => JSON.parse((await page.getAttribute('#predictions', 'data-values'))!) as { index: number; probability: number }[];
+      const base = await read();
+      await finished(() => page.selectOption('#preprocess', 'tf'));
+      expect(await errorText()).toBe('');
+      expect(await page.textContent('#preprocess-now')).toBe('in use: tf');
+      expect((await read())[0].probability).not.toBe(base[0].probability);
+      await finished(() => page.selectOption('#preprocess', ''));
+      expect(await page.textContent('#preprocess-now')).toBe('in use: rescale');
+      expect(await read()).toEqual(base);
+    },
+    GUARD,
+  );
+
+  it(
     'without WebGPU: a message naming the browsers that have it, and the cpu backend gives the same predictions',
     async () => {
       // Chromium without --enable-unsafe-webgpu: headless, its requestAdapter() resolves to null

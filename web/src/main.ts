@@ -145,6 +145,7 @@ async function openModelFiles(files: FileBytes[], extra: { arch?: string; binary
         $('model-status').textContent = `${m.file}: ${m.name}, input ${m.inputShape.map((d) => d ?? 'any').join('x')}, ${m.layers.length} layers`;
         $('model-status').dataset.model = m.name;
         $('summary').textContent = m.summary;
+        $('preprocess-now').textContent = `in use: ${m.preprocess}`;
         fillLayerPickers();
         await refresh();
       } catch (e) {
@@ -449,6 +450,7 @@ async function runFilters() {
   const steps = Number($<HTMLInputElement>('f-steps').value);
   const size = Number($<HTMLInputElement>('f-size').value);
   const seed = Number($<HTMLInputElement>('f-seed').value);
+  const init = $<HTMLSelectElement>('f-init').value as 'noise' | 'gray';
   const layer = $<HTMLSelectElement>('f-layer').value;
   const grid = $<HTMLCanvasElement>('f-grid');
   filtersPaused = false;
@@ -461,7 +463,7 @@ async function runFilters() {
   $('f-progress').textContent = `compiling the shaders for ${layer}...`;
   await action('filters', async () => {
     try {
-      const r = await call<FilterResult>({ op: 'filters', layer, filters, steps, size, seed }, [], (e) => {
+      const r = await call<FilterResult>({ op: 'filters', layer, filters, steps, size, seed, init }, [], (e) => {
         drawImage(grid, { ...e.grid, channels: 3 });
         fitGrid(grid);
         drawLosses(e.losses, steps);
@@ -669,6 +671,13 @@ function wire() {
   $('act-grad').onchange = () => void runActivations();
   $('act-class').onchange = () => void runActivations();
   $('f-run').onclick = () => void runFilters();
+  $('preprocess').onchange = () =>
+    void action('preprocess', async () => {
+      const mode = $<HTMLSelectElement>('preprocess').value || undefined;
+      const r = await call<{ preprocess: string }>({ op: 'setPreprocess', mode });
+      $('preprocess-now').textContent = `in use: ${r.preprocess}`;
+      await refresh();
+    });
   $('f-pause').onclick = () => {
     filtersPaused = !filtersPaused;
     worker.postMessage({ control: filtersPaused ? 'pause' : 'resume' });

@@ -11,7 +11,8 @@ export type Request =
   | { op: 'openImage'; file: FileBytes; rgba?: { width: number; height: number; data: Uint8Array } }
   | { op: 'predict' }
   | { op: 'activations'; layer: string; gradClass?: number; score?: 'prob' | 'logit' }
-  | { op: 'filters'; layer: string; filters: number[]; steps: number; size: number; seed: number }
+  | { op: 'filters'; layer: string; filters: number[]; steps: number; size: number; seed: number; init?: 'noise' | 'gray' }
+  | { op: 'setPreprocess'; mode?: string }
   | { op: 'gradcam'; layer?: string; classIndex?: number; score: 'prob' | 'logit' }
   | { op: 'memory' }
   | { op: 'loseDevice' };
@@ -36,6 +37,8 @@ export interface ModelInfo {
   name: string;
   file: string;
   summary: string;
+  /** The preprocessing in use (the model's default unless chosen). */
+  preprocess: string;
   inputShape: (number | null)[];
   layers: LayerRow[];
   classes: number;

@@ -37,6 +37,9 @@ let model: Model | undefined;
 let names: ClassNames | undefined;
 let image: { name: string; rgb: ImageU8 } | undefined;
 let input: cs.Tensor | undefined;
+/** The preprocessing chosen in the page (undefined: the model's default). */
+let chosenPreprocess: PreprocessMode | undefined;
+const PREPROCESS_MODES = ['none', 'rescale', 'vgg16', 'squeezenet', 'tf', 'torch'];
 /** A filter run's controls. */
 let paused = false;
 let cancelled = false;
@@ -165,6 +168,7 @@ function modelInfo(file: string): ModelInfo {
     name: m.name,
     file,
     summary: m.summary(),
+    preprocess: chosenPreprocess ?? defaultPreprocess(modelRequest?.arch, m),
     inputShape: m.inputShape,
     layers,
     classes: names?.count ?? 0,
@@ -183,7 +187,9 @@ function makeInput() {
   if (c !== null && c !== 3 && c !== 1) throw new Error(`model '${m.name}' takes ${c}-channel input; the page feeds RGB (3-channel) or grayscale (1-channel) images`);
   const size: [number, number] = [h ?? 224, w ?? 224];
   const resized = kerasLoadImg(c === 1 ? toGrayU8(image!.rgb) : image!.rgb, size);
-  input = engine.keep(cs.tensor(preprocess(resized.data, defaultPreprocess(modelRequest?.arch, m)), [1, size[0], size[1], c ?? 3]));
+  const mode = chosenPreprocess ?? defaultPreprocess(modelRequest?.arch, m);
+  if (c === 1 && (mode === 'vgg16' || mode === 'squeezenet' || mode === 'torch')) throw new Error(`preprocessing ${mode} needs RGB input; model '${m.name}' takes grayscale`);
+  input = engine.keep(cs.tensor(preprocess(resized.data, mode), [1, size[0], size[1], c ?? 3]));
 }
 
 function openImage(req: Extract<Request, { op: 'openImage' }>) {
@@ -277,7 +283,7 @@ async function filters(id: number, req: Extract<Request, { op: 'filters' }>) {
   const pick = new Float32Array(batch * channels);
   req.filters.forEach((f, i) => (pick[i * channels + f] = 1));
   const mask = engine.keep(engine.fromValues(pick, [batch, 1, 1, channels]));
-  let x = engine.keep(engine.fromValues(initialImages(batch, size, 'noise', req.seed, inChannels), [batch, size, size, inChannels]));
+  let x = engine.keep(engine.fromValues(initialImages(batch, size, req.init ?? 'noise', req.seed, inChannels), [batch, size, size, inChannels]));
   const losses: number[][] = req.filters.map(() => []);
   const rows = Math.min(8, batch);
   const cols = Math.ceil(batch / rows);
@@ -345,6 +351,19 @@ async function handle(id: number, req: Request): Promise<unknown> {
       return filters(id, req);
     case 'memory':
       return mem();
+    case 'setPreprocess': {
+      if (req.mode !== undefined && !PREPROCESS_MODES.includes(req.mode)) throw new Error(`unknown preprocessing '${req.mode}'`);
+      const prev = chosenPreprocess;
+      chosenPreprocess = req.mode as PreprocessMode | undefined;
+      try {
+        if (model && image) makeInput();
+      } catch (e) {
+        chosenPreprocess = prev;
+        if (model && image) makeInput();
+        throw e;
+      }
+      return { preprocess: model ? (chosenPreprocess ?? defaultPreprocess(modelRequest?.arch, model)) : req.mode };
+    }
     case 'loseDevice': {
       // for the test of device loss: what a GPU reset does to the page
       const b = engine.getBackendInstance('webgpu') as unknown as { device?: GPUDevice } | undefined;
