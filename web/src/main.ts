@@ -238,7 +238,7 @@ function fillLayerPickers() {
   const sp = m.layers.filter((l: LayerRow) => l.spatial && l.className !== 'InputLayer');
   const pick = (id: string, rows: LayerRow[], chosen?: string) => {
     const s = $<HTMLSelectElement>(id);
-    s.replaceChildren(...rows.map((l) => option(l.name, `${l.name} (${l.className}, ${l.shape.slice(1).join('x')})`)));
+    s.replaceChildren(...rows.map((l) => option(l.name, `${l.name} (${l.className}, ${l.shape.slice(1).map((d) => d ?? 'any').join('x')})`)));
     if (chosen) s.value = chosen;
   };
   pick('act-layer', sp, m.defaultActLayer);
