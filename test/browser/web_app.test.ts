@@ -389,4 +389,40 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
     },
     GUARD,
   );
+
+  it(
+    'soak (issue 13): 50 technique switches; the live-byte count is back at its idle value after each round',
+    async () => {
+      // one round = activations of a layer, Grad-CAM, a 2-step pattern of 2 filters; the
+      // layer alternates so each activations switch recomputes
+      await page.click('button.tab[data-tab="filters"]');
+      await page.fill('#f-range', '0-1');
+      await page.fill('#f-steps', '2');
+      const idle = await liveBytes();
+      const seen: number[] = [];
+      const t = performance.now();
+      for (let i = 0; i < 50; i++) {
+        const kind = i % 3;
+        if (kind === 0) {
+          await page.click('button.tab[data-tab="activations"]');
+          await finished(() => page.selectOption('#act-layer', i % 2 ? 'conv2d_4' : 'conv2d_5'));
+        } else if (kind === 1) {
+          await page.click('button.tab[data-tab="gradcam"]');
+          await finished(() => page.click('#g-run'));
+        } else {
+          await page.click('button.tab[data-tab="filters"]');
+          await finished(() => page.click('#f-run'));
+          expect(await page.getAttribute('#f-grid', 'data-state')).toBe('done');
+        }
+        expect(await errorText(), `switch ${i}`).toBe('');
+        seen.push(await liveBytes());
+      }
+      measured.push(`50 switches in ${Math.round(performance.now() - t)} ms, live bytes idle ${idle}, after each ${Math.min(...seen)}-${Math.max(...seen)}`);
+      // exact: every tensor a technique makes is disposed when it finishes, so any
+      // difference is a leak (a kept tensor of this model is at least 4 bytes)
+      expect(seen.every((b) => b === idle), seen.join(',')).toBe(true);
+      expect(pageErrors).toEqual([]);
+    },
+    GUARD,
+  );
 });
