@@ -57,6 +57,7 @@ export async function runBench(o: BenchOptions = {}): Promise<BenchResults> {
   const tf = engines.includes('tfjs-webgpu') ? await loadTf() : undefined;
   const only = o.only ? new RegExp(o.only, 'i') : undefined;
   const size = o.size ?? 224;
+  if (size % 16) throw new Error(`bench: kernel image size ${size} is not a multiple of 16 (VGG16 halves it four times before block5)`);
   const items = pageItems(size).filter((i) => !only || only.test(i.name));
   const settings = { reps: o.reps ?? 3, warmup: o.warmup ?? 1, full: false, budgetMs: o.budgetMs ?? 60000, ...(size !== 224 ? { kernelInputSize: size } : {}), runtime: 'browser' };
   const info = gpu.ctx.adapterInfo;

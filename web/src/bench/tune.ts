@@ -72,6 +72,7 @@ export async function tuneAdapter(o: TuneOptions = {}): Promise<TuningTable> {
     return t[Math.floor(t.length / 2)];
   }
 
+  if ((o.size ?? 224) % 16) throw new Error(`tune: size ${o.size} is not a multiple of 16 (VGG16 halves it four times before block5)`);
   const cases: { name: string; run: () => cs.Tensor; dispose: () => void }[] = [];
   const seen = new Set<string>();
   let size = o.size ?? 224;
