@@ -23,6 +23,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { markdownTable, svgChart, type BenchResults } from './report.ts';
+import { writeTableIndex } from './tuned_index.ts';
 import { adapterSlug, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 
 const { values: o } = parseArgs({
@@ -129,17 +130,3 @@ try {
   server.close();
 }
 process.exit(code);
-
-/** Rewrites tuned/index.ts so that it imports every table in the folder (as bench/tune.ts does). */
-function writeTableIndex(dir: string): void {
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-  const lines = [
-    '// Written by `npm run tune` (bench/tune.ts): every committed tuning table, imported',
-    '// statically so that bundles (the bench, the web page) carry them too.',
-    "import type { TuningTable } from '../tuning.ts';",
-    ...files.map((f, i) => `import t${i} from './${f}' with { type: 'json' };`),
-    '',
-    `export const TUNING_TABLES: TuningTable[] = [${files.map((_, i) => `t${i} as TuningTable`).join(', ')}];`,
-  ];
-  fs.writeFileSync(path.join(dir, 'index.ts'), `${lines.join('\n')}\n`);
-}

@@ -6,7 +6,7 @@
  * src/kernels/wgsl/tuned/<adapter>.json, which the WebGPU backend loads for the same
  * adapter. Run it once per adapter; commit the file.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
@@ -14,26 +14,13 @@ import { adapterSlug, isSoftwareAdapter, forceTapTiling, forceTiling, tapCandida
 import type { GemmTiling } from '../src/kernels/wgsl/gemm.ts';
 import type { TapTiling } from '../src/kernels/wgsl/tap_gemm.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
+import { tiledKeysOf as tiledKeysOfOp } from './tiled_keys.ts';
+import { writeTableIndex } from './tuned_index.ts';
 
 const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
 const only = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
 
-/** The tiled dispatches an op makes: table key (kernel and shape) and the kind of tile. */
-function tiledKeysOf(run: () => cs.Tensor): { key: string; tile: string }[] {
-  const keys: { key: string; tile: string }[] = [];
-  const orig = gpu.dispatch.bind(gpu);
-  gpu.dispatch = (d) => {
-    const [head, tile] = (d.label ?? d.key).split('|');
-    if (tile) keys.push({ key: head.split('+')[0], tile });
-    orig(d);
-  };
-  try {
-    run().dispose();
-  } finally {
-    gpu.dispatch = orig;
-  }
-  return keys;
-}
+const tiledKeysOf = (run: () => cs.Tensor) => tiledKeysOfOp(gpu, run);
 
 async function median(run: () => cs.Tensor, reps: number): Promise<number> {
   run().dispose();
@@ -137,20 +124,6 @@ if (!only && convShapes > 0) {
 }
 mkdirSync(dir, { recursive: true });
 writeFileSync(file, `${JSON.stringify(table, null, 2)}\n`);
-writeTableIndex();
+writeTableIndex(dir);
 console.error(`wrote ${file}`);
 process.exit(0);
-
-/** Rewrites tuned/index.ts so that it imports every table in the folder. */
-function writeTableIndex(): void {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-  const lines = [
-    '// Written by `npm run tune` (bench/tune.ts): every committed tuning table, imported',
-    '// statically so that bundles (the bench, the web page) carry them too.',
-    "import type { TuningTable } from '../tuning.ts';",
-    ...files.map((f, i) => `import t${i} from './${f}' with { type: 'json' };`),
-    '',
-    `export const TUNING_TABLES: TuningTable[] = [${files.map((_, i) => `t${i} as TuningTable`).join(', ')}];`,
-  ];
-  writeFileSync(`${dir}index.ts`, `${lines.join('\n')}\n`);
-}

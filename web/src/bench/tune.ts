@@ -19,6 +19,7 @@ import type { GemmTiling } from '../../../src/kernels/wgsl/gemm.ts';
 import type { TapTiling } from '../../../src/kernels/wgsl/tap_gemm.ts';
 import { forceTapTiling, forceTiling, isSoftwareAdapter, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../../../src/kernels/wgsl/tuning.ts';
 import { VGG16_CONVS } from '../../../bench/vgg16_ops.ts';
+import { tiledKeysOf as tiledKeysOfOp } from '../../../bench/tiled_keys.ts';
 
 export interface TuneOptions {
   /** case names to tune (regular expression); all when absent */
@@ -43,21 +44,7 @@ export async function tuneAdapter(o: TuneOptions = {}): Promise<TuningTable> {
   const reps = o.reps ?? 2;
   const budgetMs = o.budgetMs ?? Infinity;
 
-  function tiledKeysOf(run: () => cs.Tensor): { key: string; tile: string }[] {
-    const keys: { key: string; tile: string }[] = [];
-    const orig = gpu.dispatch.bind(gpu);
-    gpu.dispatch = (d) => {
-      const [head, tile] = (d.label ?? d.key).split('|');
-      if (tile) keys.push({ key: head.split('+')[0], tile });
-      orig(d);
-    };
-    try {
-      run().dispose();
-    } finally {
-      gpu.dispatch = orig;
-    }
-    return keys;
-  }
+  const tiledKeysOf = (run: () => cs.Tensor) => tiledKeysOfOp(gpu, run);
   async function median(run: () => cs.Tensor): Promise<number> {
     run().dispose();
     await gpu.sync(); // warm-up, including the pipeline compile
