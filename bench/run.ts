@@ -17,8 +17,8 @@ import { attributionItems, e2eItems, kernelItems, type Engine } from './items.ts
 import { jaxVersion, prepareJax } from './jax_peer.ts';
 import { loadTf, setTfLoader, tfVersions } from './peers.ts';
 import { loadNodeTf } from './peers_node.ts';
-import { markdownTable, svgChart, type BenchResults, type ItemResult } from './report.ts';
-import { timeIt } from './timing.ts';
+import { markdownTable, svgChart, type BenchResults } from './report.ts';
+import { measureRow } from './measure_row.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -52,41 +52,8 @@ const results: BenchResults = {
 console.error(`bench on ${gpu.describe()}: ${items.length} items x ${engines.join(', ')}`);
 
 for (const item of items) {
-  const row: ItemResult = { name: item.name, kind: item.kind, shape: item.shape, ms: NaN, gflops: null, peers: {} };
-  for (const engine of engines) {
-    let prepared;
-    try {
-      prepared = engine === 'jax-webgpu' ? await prepareJax(item) : await item.prepare(engine);
-      // convscope's end-to-end items: the distinct pipelines one run uses (every run uses the same)
-      const keys = new Set<string>();
-      const dispatch = gpu.dispatch;
-      if (engine === 'convscope' && item.kind === 'e2e') gpu.dispatch = (d) => (keys.add(d.key), dispatch.call(gpu, d));
-      let t;
-      try {
-        t = await timeIt(prepared.run, { warmup: settings.warmup, reps: settings.reps, budgetMs: settings.budgetMs });
-      } finally {
-        gpu.dispatch = dispatch;
-      }
-      if (keys.size > 0) row.pipelines = keys.size;
-      const peak = await prepared.peakBytes?.();
-      if (engine === 'convscope') {
-        row.ms = t.ms;
-        row.gflops = item.flops === null ? null : item.flops / (t.ms * 1e6);
-        if (peak !== undefined && item.name.startsWith('Grad-CAM')) row.peakBytes = peak;
-      } else {
-        row.peers[engine] = { ms: t.ms, ratio: t.ms / row.ms, ...(peak !== undefined && item.name.startsWith('Grad-CAM') ? { peakBytes: peak } : {}) };
-      }
-      console.error(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} ${t.ms.toFixed(1)} ms (runs ${t.runs.map((v) => v.toFixed(0)).join(', ')})`);
-    } catch (e) {
-      const msg = (e as Error).message.split('\n')[0];
-      if (engine === 'convscope') throw e;
-      row.peers[engine] = { error: msg };
-      console.error(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} failed: ${msg}`);
-    } finally {
-      prepared?.dispose();
-    }
-  }
-  results.items.push(row);
+  const prepare = (engine: string) => (engine === 'jax-webgpu' ? prepareJax(item) : item.prepare(engine as Engine));
+  results.items.push(await measureRow(gpu, item, engines, prepare, settings, (l) => console.error(l)));
 }
 
 const slug = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';

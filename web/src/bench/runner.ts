@@ -9,8 +9,8 @@ import type { WebGPUBackend } from '../../../src/kernels/wgsl/backend.ts';
 import { adapterSlug, committedTableFor, currentTuningTable } from '../../../src/kernels/wgsl/tuning.ts';
 import { e2eItems, kernelItems, type BenchItem, type Engine } from '../../../bench/items.ts';
 import { setTfLoader, tfVersions, loadTf, type Tf } from '../../../bench/peers.ts';
-import type { BenchResults, ItemResult } from '../../../bench/report.ts';
-import { timeIt } from '../../../bench/timing.ts';
+import type { BenchResults } from '../../../bench/report.ts';
+import { measureRow } from '../../../bench/measure_row.ts';
 
 /** tfjs-core and tfjs-backend-webgpu, on this page's navigator.gpu (their own device on the same adapter). */
 setTfLoader(async () => {
@@ -72,41 +72,7 @@ export async function runBench(o: BenchOptions = {}): Promise<BenchResults> {
   log(`bench on ${gpu.describe()} (tiles: ${results.tuning!.source}${results.tuning!.table ? `, ${results.tuning!.table}` : ''}): ${items.length} items x ${engines.join(', ')}`);
   for (const item of items) {
     if (o.cancelled?.()) break;
-    const row: ItemResult = { name: item.name, kind: item.kind, shape: item.shape, ms: NaN, gflops: null, peers: {} };
-    for (const engine of engines) {
-      let prepared;
-      try {
-        prepared = await item.prepare(engine);
-        const keys = new Set<string>();
-        const dispatch = gpu.dispatch;
-        if (engine === 'convscope' && item.kind === 'e2e') gpu.dispatch = (d) => (keys.add(d.key), dispatch.call(gpu, d));
-        let t;
-        try {
-          t = await timeIt(prepared.run, { warmup: settings.warmup, reps: settings.reps, budgetMs: settings.budgetMs });
-        } finally {
-          gpu.dispatch = dispatch;
-        }
-        if (keys.size > 0) row.pipelines = keys.size;
-        const peak = await prepared.peakBytes?.();
-        if (engine === 'convscope') {
-          row.ms = t.ms;
-          row.runs = t.runs;
-          row.gflops = item.flops === null ? null : item.flops / (t.ms * 1e6);
-          if (peak !== undefined && item.name.startsWith('Grad-CAM')) row.peakBytes = peak;
-        } else {
-          row.peers[engine] = { ms: t.ms, ratio: t.ms / row.ms, runs: t.runs, ...(peak !== undefined && item.name.startsWith('Grad-CAM') ? { peakBytes: peak } : {}) };
-        }
-        log(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} ${t.ms.toFixed(1)} ms (runs ${t.runs.map((v) => v.toFixed(0)).join(', ')})`);
-      } catch (e) {
-        const msg = (e as Error).message.split('\n')[0];
-        if (engine === 'convscope') throw e;
-        row.peers[engine] = { error: msg };
-        log(`  ${item.name.padEnd(48)} ${engine.padEnd(12)} failed: ${msg}`);
-      } finally {
-        prepared?.dispose();
-      }
-    }
-    results.items.push(row);
+    results.items.push(await measureRow(gpu, item, engines, (engine) => item.prepare(engine as Engine), settings, log));
   }
   return results;
 }
