@@ -9,7 +9,7 @@ import type { ClassNames } from '../viz/predictions.ts';
 import type { Model } from '../models/model.ts';
 import type { ImageU8 } from '../viz/image.ts';
 import { readImageFile } from '../viz/image_io_node.ts';
-import { preprocess, type PreprocessMode } from '../viz/preprocess.ts';
+import { defaultPreprocess, preprocess, type PreprocessMode } from '../viz/preprocess.ts';
 import { kerasLoadImg } from '../viz/resize.ts';
 
 /** A user mistake: printed as one line, exit code 2, no stack trace. */
@@ -17,23 +17,7 @@ export class UsageError extends Error {}
 
 export const PREPROCESS_MODES: PreprocessMode[] = ['none', 'rescale', 'vgg16', 'squeezenet', 'tf', 'torch'];
 
-/**
- * The preprocessing that goes with a model: the built-in architectures' own
- * (SPEC.md section 0); none for a model that starts by rescaling or normalising
- * its input itself (a Rescaling or Normalization layer before any convolution);
- * else 1/255, the book's.
- */
-export function defaultPreprocess(arch: string | undefined, model?: Model): PreprocessMode {
-  if (arch === 'vgg16' || arch === 'vgg16-notop') return 'vgg16';
-  if (arch === 'squeezenet-notop') return 'squeezenet';
-  if (model) {
-    for (const l of model.spec.layers) {
-      if (l.className === 'Rescaling' || l.className === 'Normalization') return 'none';
-      if (model.convLayers().includes(l.name) || l.className === 'Dense') break;
-    }
-  }
-  return 'rescale';
-}
+export { defaultPreprocess };
 
 /** Options that say which model a file holds and which part of it to use. */
 export interface ModelChoice {

@@ -8,6 +8,7 @@
  * dtype for `x -= 103.939` / `x /= 255.`), then the operation is rounded to
  * float32.
  */
+import type { Model } from '../models/model.ts';
 
 /** Keras `preprocess_input` "caffe" means for VGG16, in B, G, R order. */
 export const VGG16_BGR_MEANS: readonly [number, number, number] = [103.939, 116.779, 123.68];
@@ -108,4 +109,22 @@ export function preprocess(x: Float32Array, mode: PreprocessMode): Float32Array 
     default:
       throw new Error(`preprocess: unknown mode '${String(mode)}'`);
   }
+}
+
+/**
+ * The preprocessing that goes with a model when none is asked for: the built-in
+ * architecture's, none for a model that rescales or normalises its input itself (a
+ * Rescaling or Normalization layer before its first conv or Dense layer), else 1/255.
+ * Used by the CLI and the web page.
+ */
+export function defaultPreprocess(arch: string | undefined, model?: Model): PreprocessMode {
+  if (arch === 'vgg16' || arch === 'vgg16-notop') return 'vgg16';
+  if (arch === 'squeezenet-notop') return 'squeezenet';
+  if (model) {
+    for (const l of model.spec.layers) {
+      if (l.className === 'Rescaling' || l.className === 'Normalization') return 'none';
+      if (model.convLayers().includes(l.name) || l.className === 'Dense') break;
+    }
+  }
+  return 'rescale';
 }

@@ -17,7 +17,7 @@ import { decodeImage, detectImageFormat } from '../../src/viz/image_decode.ts';
 import type { ImageU8 } from '../../src/viz/image.ts';
 import { toGrayU8 } from '../../src/viz/image.ts';
 import { kerasLoadImg } from '../../src/viz/resize.ts';
-import { preprocess, type PreprocessMode } from '../../src/viz/preprocess.ts';
+import { defaultPreprocess, preprocess, type PreprocessMode } from '../../src/viz/preprocess.ts';
 import { classNamesFor, decodePredictions, type ClassNames } from '../../src/viz/predictions.ts';
 import { labelClassNames, parseLabels } from '../../src/viz/labels.ts';
 import { computeActivations } from '../../src/viz/activations.ts';
@@ -44,21 +44,6 @@ const PREPROCESS_MODES = ['none', 'rescale', 'vgg16', 'squeezenet', 'tf', 'torch
 let paused = false;
 let cancelled = false;
 let wake: (() => void) | undefined;
-
-/**
- * The preprocessing that goes with a model, as the CLI's defaultPreprocess (src/cli/context.ts,
- * which imports node: modules and so cannot be bundled): none for a model that rescales or
- * normalises its input itself, squeezenet for the SqueezeNet base, else 1/255.
- */
-function defaultPreprocess(arch: string | undefined, m: Model): PreprocessMode {
-  if (arch === 'vgg16' || arch === 'vgg16-notop') return 'vgg16';
-  if (arch === 'squeezenet-notop') return 'squeezenet';
-  for (const l of m.spec.layers) {
-    if (l.className === 'Rescaling' || l.className === 'Normalization') return 'none';
-    if (m.convLayers().includes(l.name) || l.className === 'Dense') break;
-  }
-  return 'rescale';
-}
 
 function mem() {
   try {
