@@ -17,13 +17,12 @@
  */
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AddressInfo } from 'node:net';
 import { markdownTable, svgChart, type BenchResults } from './report.ts';
 import { writeTableIndex } from './tuned_index.ts';
+import { serveFolder } from '../src/cli/commands/serve.ts';
 import { adapterSlug, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 
 const { values: o } = parseArgs({
@@ -64,19 +63,8 @@ const fromNode = Object.keys(built.metafile.inputs).filter((f) => /node_modules\
 if (fromNode.length) throw new Error(`the page bundle pulled in Node-side packages: ${fromNode.join(', ')}`);
 fs.writeFileSync(path.join(OUT_DIR, 'bench.html'), fs.readFileSync(path.join(root, 'web/bench.html'), 'utf8').replace('./src/bench/main.ts', './bench.js'));
 
-const server = http.createServer((req, res) => {
-  const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-  const file = path.resolve(OUT_DIR, '.' + (pathname === '/' ? '/bench.html' : pathname));
-  if (!file.startsWith(OUT_DIR + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-    res.writeHead(404).end();
-    return;
-  }
-  const type = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' }[path.extname(file)] ?? 'application/octet-stream';
-  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
-  fs.createReadStream(file).pipe(res);
-});
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bench.html`;
+const { server, url: base } = await serveFolder(OUT_DIR);
+const url = `${base}bench.html`;
 
 if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (bash scripts/setup.sh as root installs Debian's chromium)`);
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
