@@ -2,7 +2,9 @@
 # One-time machine setup for convscope, safe to run again (it skips what is present).
 #  - Mesa 25 lavapipe (software Vulkan) from bookworm-backports: Dawn rejects
 #    bookworm's own Mesa 22 ("shaderUniform*ArrayDynamicIndexing required").
-#  - Debian's chromium for the browser smoke test (never a downloaded browser).
+#  - Debian's chromium for the browser tests (never a downloaded browser).
+#  - Debian's python3-pil: the tests decode photos with PIL (libjpeg-turbo) to
+#    prove our decoded pixels equal the ones Keras' load_img sees.
 #  - npm dependencies from package-lock.json.
 set -euo pipefail
 quiet=0; [ "${1:-}" = "--quiet" ] && quiet=1
@@ -17,6 +19,7 @@ case "$(lvp_version)" in
   *) need_apt+=(mesa) ;;
 esac
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+/usr/bin/python3 -c 'import PIL' >/dev/null 2>&1 || need_apt+=(pil)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -42,6 +45,8 @@ SRC
             apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null ;;
       chromium) say "installing Debian chromium"
             apt-get install -y -qq chromium >/dev/null ;;
+      pil) say "installing Debian python3-pil (PIL, for the image decoding tests)"
+            apt-get install -y -qq python3-pil >/dev/null ;;
     esac
   done
 fi
@@ -50,4 +55,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   say "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-say "ready: $(dpkg-query -W -f='mesa-vulkan-drivers ${Version}' mesa-vulkan-drivers), $(chromium --version 2>/dev/null | head -1)"
+say "ready: $(dpkg-query -W -f='mesa-vulkan-drivers ${Version}' mesa-vulkan-drivers), $(chromium --version 2>/dev/null | head -1), PIL $(/usr/bin/python3 -c 'import PIL; print(PIL.__version__)')"

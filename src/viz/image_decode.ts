@@ -16,22 +16,30 @@
  *   `round(v / 257)`). A 16-bit *gray* PNG (no alpha) is different: PIL
  *   opens it as mode "I;16" and `convert('RGB')` CLIPS it to 0..255, so every
  *   value above 255 becomes white (`min(v, 255)`). We reproduce both.
- * - JPEG: jpeg-js (a pure JS baseline + progressive decoder) for the
- *   entropy decoding and IDCT, then libjpeg's own rounding YCbCr → RGB
- *   formula (see {@link decodeJpeg}); grayscale JPEGs are replicated. PIL
- *   uses libjpeg(-turbo), whose IDCT and "fancy" chroma upsampling differ
- *   slightly, so JPEG pixels can differ from PIL's by a few levels (PNG
- *   pixels are identical). EXIF orientation is ignored, as PIL's `open` and
- *   Keras' `load_img` ignore it.
+ * - JPEG: libjpeg-turbo's own decoder compiled to WebAssembly
+ *   (src/viz/jpeg_libjpeg.ts), with PIL's settings, so the pixels are PIL's
+ *   bit for bit; grayscale JPEGs are replicated. CMYK/YCCK JPEGs, which
+ *   libjpeg does not turn into RGB, go through jpeg-js (within 1 grey level
+ *   of PIL). EXIF orientation is ignored, as PIL's `open` and Keras'
+ *   `load_img` ignore it.
+ * - PNG: fast-png (plain JavaScript over fflate), then the rules above.
  *
- * Browser note: pngjs works on Node `Buffer`s; this module uses the global
- * `Buffer` when it exists (Node, or a bundle with the `buffer` polyfill) and
- * otherwise reports a clear error for PNG input. JPEG decoding needs nothing.
+ * Node and browsers run the same code. The JPEG decoder's WebAssembly is
+ * loaded when this module is first imported (a top-level await), so
+ * {@link decodeImage} can stay synchronous; {@link initImageDecoders}
+ * returns the same promise for code that wants to wait for it explicitly.
  */
-import { PNG } from 'pngjs';
+import { decode as decodePngFile, type DecodedPng } from 'fast-png';
 import jpeg from 'jpeg-js';
 import type { ImageU8 } from './image.ts';
 import { checkJpegStructure, checkPngStructure } from './image_headers.ts';
+import { decodeJpegWithLibjpeg, initJpegDecoder } from './jpeg_libjpeg.ts';
+
+/** Loads the decoders' WebAssembly (once; this module already started it on import). */
+export function initImageDecoders(): Promise<void> {
+  return initJpegDecoder();
+}
+await initImageDecoders();
 
 /** Formats this module recognises from their first bytes. */
 export type ImageFormat = 'png' | 'jpeg';
@@ -83,34 +91,31 @@ export function decodeImage(bytes: Uint8Array, name?: string): ImageU8 {
   throw new Error(`Cannot decode ${label(name)}: not a PNG or JPEG file (${describeUnknown(bytes)})`);
 }
 
-/** Read the IHDR fields we need before handing the file to pngjs. */
-function readPngHeader(bytes: Uint8Array): { bitDepth: number; colorType: number } | null {
-  // signature (8) + chunk length (4) + "IHDR" (4) + width (4) + height (4) + depth, colour type
-  if (bytes.length < 33) return null;
-  const type = String.fromCharCode(bytes[12]!, bytes[13]!, bytes[14]!, bytes[15]!);
-  if (type !== 'IHDR') return null;
-  return { bitDepth: bytes[24]!, colorType: bytes[25]! };
-}
-
-function toNodeBuffer(bytes: Uint8Array, name: string | undefined): Buffer {
-  const B = (globalThis as { Buffer?: typeof Buffer }).Buffer;
-  if (B === undefined) {
-    throw new Error(
-      `Cannot decode ${label(name)}: PNG decoding (pngjs) needs a global Buffer; ` +
-        `include the 'buffer' polyfill in browser builds`,
-    );
+/** The samples of one row-padded, MSB-first packed row set (bit depths 1, 2, 4) as one value per sample. */
+function unpackSamples(packed: ArrayLike<number>, width: number, height: number, channels: number, depth: number): Uint8Array {
+  const perRow = width * channels;
+  const rowBytes = Math.ceil((perRow * depth) / 8);
+  const out = new Uint8Array(perRow * height);
+  const mask = (1 << depth) - 1;
+  for (let y = 0; y < height; y++) {
+    for (let i = 0; i < perRow; i++) {
+      const bit = i * depth;
+      const byte = packed[y * rowBytes + (bit >> 3)]!;
+      out[y * perRow + i] = (byte >> (8 - depth - (bit & 7))) & mask;
+    }
   }
-  return B.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return out;
 }
 
 /**
  * Decode a PNG to RGB uint8 (see the module comment for the conversion of
- * gray, palette, alpha and 16-bit images). Throws an Error naming `name` for
- * corrupt data.
+ * gray, palette, alpha and 16-bit images) with fast-png, which runs the same
+ * in Node and in a browser. The chunk structure and CRCs are checked first
+ * ({@link checkPngStructure}) so that damage is reported by place. Throws an
+ * Error naming `name` for corrupt data.
  */
 export function decodePng(bytes: Uint8Array, name?: string): ImageU8 {
-  const header = readPngHeader(bytes);
-  if (detectImageFormat(bytes) !== 'png' || header === null) {
+  if (detectImageFormat(bytes) !== 'png') {
     throw new Error(`Cannot decode ${label(name)} as PNG: missing PNG signature or IHDR header`);
   }
   try {
@@ -118,70 +123,71 @@ export function decodePng(bytes: Uint8Array, name?: string): ImageU8 {
   } catch (err) {
     throw new Error(`Cannot decode ${label(name)} as PNG: ${(err as Error).message}`);
   }
-  const sixteen = header.bitDepth === 16;
-  const input = toNodeBuffer(bytes, name);
-  let parsed: { width: number; height: number; data: Uint8Array | Uint16Array; colorType: number };
+  let png: DecodedPng;
   try {
-    // For 16-bit files ask pngjs for the raw 16-bit samples (its own rescaling
-    // rounds v*255/65535, which is not what PIL does). For depths 1/2/4 its
-    // rescaling gives v*255/(2^d-1), which is exact and equals PIL's.
-    parsed = PNG.sync.read(input, { skipRescale: sixteen }) as unknown as typeof parsed;
+    png = decodePngFile(bytes);
   } catch (err) {
-    let msg = err instanceof Error ? err.message : String(err);
-    // pngjs' wording when the data ends before the image does.
-    if (/read requests/.test(msg)) msg = 'unexpected end of data (truncated file?)';
     // the chunks are sound (checked above), so this is the compressed pixel data
-    else if (err instanceof TypeError || err instanceof RangeError) msg = 'its compressed pixel data (IDAT) is damaged';
-    else if (/unrecognised content at end of stream|invalid|incorrect|unexpected end|too far back|unknown compression/i.test(msg)) {
-      msg = `its compressed pixel data (IDAT) is damaged (${msg})`;
-    }
-    throw new Error(`Cannot decode ${label(name)} as PNG: ${msg}`);
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(`Cannot decode ${label(name)} as PNG: its compressed pixel data (IDAT) is damaged (${msg})`);
   }
-  const { width, height, data } = parsed;
+  const { width, height, depth, channels } = png;
   const n = width * height;
-  if (data.length < n * 4) {
-    throw new Error(`Cannot decode ${label(name)} as PNG: pixel data is truncated`);
+  const expected = depth < 8 ? Math.ceil((width * channels * depth) / 8) * height : n * channels;
+  if (png.data.length < expected) {
+    throw new Error(`Cannot decode ${label(name)} as PNG: its pixel data is shorter than the header's ${width}x${height} (damaged file)`);
   }
   const out = new Uint8Array(n * 3);
-  if (!sixteen) {
-    // pngjs always returns 8-bit RGBA (gray replicated, palette looked up,
-    // transparency in A): keep R, G, B.
+  if (png.palette) {
+    // palette image: look the indices up; transparency is dropped
+    const index = depth < 8 ? unpackSamples(png.data, width, height, 1, depth) : png.data;
+    const palette = png.palette;
     for (let i = 0; i < n; i++) {
-      out[3 * i] = data[4 * i]!;
-      out[3 * i + 1] = data[4 * i + 1]!;
-      out[3 * i + 2] = data[4 * i + 2]!;
+      const colour = palette[index[i]!];
+      // PIL shows an index past the palette's end as black
+      out[3 * i] = colour?.[0] ?? 0;
+      out[3 * i + 1] = colour?.[1] ?? 0;
+      out[3 * i + 2] = colour?.[2] ?? 0;
     }
-  } else if (header.colorType === 0) {
-    // 16-bit gray: PIL mode "I;16", convert('RGB') clips to 0..255.
-    for (let i = 0; i < n; i++) {
-      const v = Math.min(data[4 * i]!, 255);
+    return { width, height, channels: 3, data: out };
+  }
+  const gray = channels <= 2;
+  let samples: ArrayLike<number> = png.data;
+  let toByte: (v: number) => number = (v) => v;
+  if (depth < 8) {
+    samples = unpackSamples(png.data, width, height, channels, depth);
+    const scale = 255 / ((1 << depth) - 1); // 255, 85 or 17: exact, as PIL's unpackers
+    toByte = (v) => v * scale;
+  } else if (depth === 16) {
+    // 16-bit gray alone is PIL mode "I;16", clipped by convert('RGB'); the others keep the high byte
+    toByte = channels === 1 ? (v) => Math.min(v, 255) : (v) => v >> 8;
+  }
+  for (let i = 0; i < n; i++) {
+    const at = i * channels;
+    if (gray) {
+      const v = toByte(samples[at]!);
       out[3 * i] = v;
       out[3 * i + 1] = v;
       out[3 * i + 2] = v;
-    }
-  } else {
-    // 16-bit RGB, RGBA, gray+alpha: PIL keeps the most significant byte.
-    for (let i = 0; i < n; i++) {
-      out[3 * i] = data[4 * i]! >> 8;
-      out[3 * i + 1] = data[4 * i + 1]! >> 8;
-      out[3 * i + 2] = data[4 * i + 2]! >> 8;
+    } else {
+      out[3 * i] = toByte(samples[at]!);
+      out[3 * i + 1] = toByte(samples[at + 1]!);
+      out[3 * i + 2] = toByte(samples[at + 2]!);
     }
   }
   return { width, height, channels: 3, data: out };
 }
 
-/** What the JPEG headers say about colour: component count and Adobe transform flag. */
-interface JpegColorInfo {
+/** What a JPEG's frame header (SOF) says: component count and pixel count. */
+interface JpegFrameInfo {
   components: number;
-  /** Transform byte of an Adobe APP14 segment (0 = none/RGB, 1 = YCbCr, 2 = YCCK); null if absent. */
-  adobeTransform: number | null;
+  pixels: number;
 }
 
 /** Walk the JPEG markers up to the first scan; null if they cannot be parsed. */
-function scanJpegHeaders(bytes: Uint8Array): JpegColorInfo | null {
+function scanJpegHeaders(bytes: Uint8Array): JpegFrameInfo | null {
   let p = 2;
-  let components = -1;
-  let adobeTransform: number | null = null;
+  let frame: JpegFrameInfo | null = null;
   while (p + 4 <= bytes.length) {
     if (bytes[p] !== 0xff) return null;
     let marker = bytes[p + 1]!;
@@ -198,50 +204,54 @@ function scanJpegHeaders(bytes: Uint8Array): JpegColorInfo | null {
     const len = (bytes[p + 2]! << 8) | bytes[p + 3]!;
     if (len < 2 || p + 2 + len > bytes.length) return null;
     const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof && len >= 8) components = bytes[p + 9]!;
-    if (
-      marker === 0xee &&
-      len >= 14 &&
-      String.fromCharCode(bytes[p + 4]!, bytes[p + 5]!, bytes[p + 6]!, bytes[p + 7]!, bytes[p + 8]!) === 'Adobe'
-    ) {
-      adobeTransform = bytes[p + 15]!;
+    if (isSof && len >= 8) {
+      const height = (bytes[p + 5]! << 8) | bytes[p + 6]!;
+      const width = (bytes[p + 7]! << 8) | bytes[p + 8]!;
+      frame = { components: bytes[p + 9]!, pixels: width * height };
     }
     p += 2 + len;
   }
-  return components > 0 ? { components, adobeTransform } : null;
+  return frame;
 }
-
-// libjpeg's YCbCr -> RGB conversion (jdcolor.c): 16-bit fixed point with
-// rounding. jpeg-js' own conversion truncates (it stores floats into a
-// Uint8Array), which makes its pixels about half a level darker than PIL's.
-const SCALEBITS = 16;
-const ONE_HALF = 1 << (SCALEBITS - 1);
-const fix = (x: number): number => Math.floor(x * (1 << SCALEBITS) + 0.5);
-const CR_R = new Int32Array(256);
-const CB_B = new Int32Array(256);
-const CR_G = new Int32Array(256);
-const CB_G = new Int32Array(256);
-for (let i = 0; i < 256; i++) {
-  const x = i - 128;
-  CR_R[i] = (fix(1.402) * x + ONE_HALF) >> SCALEBITS;
-  CB_B[i] = (fix(1.772) * x + ONE_HALF) >> SCALEBITS;
-  CR_G[i] = -fix(0.71414) * x;
-  CB_G[i] = -fix(0.34414) * x + ONE_HALF;
-}
-const clamp8 = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : v);
 
 /**
- * Decode a JPEG (baseline or progressive; gray, YCbCr, Adobe RGB/YCbCr/CMYK
- * as jpeg-js supports) to RGB uint8. Truncated or corrupt files are rejected
- * (jpeg-js' tolerant mode is off; PIL also refuses truncated files by
- * default). Throws an Error naming `name`.
- *
- * For ordinary 3-component (JFIF) files we take jpeg-js' raw Y, Cb, Cr
- * samples and convert them with libjpeg's rounding fixed-point formula, so
- * the colour conversion is the one PIL (libjpeg) uses. What still differs
- * from PIL: libjpeg's "fancy" (triangular) chroma upsampling versus jpeg-js'
- * pixel replication, and IDCT rounding; on the fixture photos the mean
- * absolute difference from PIL is about 0.3 to 0.5 levels.
+ * PIL's limit on the pixel count: above twice `Image.MAX_IMAGE_PIXELS`
+ * (89,478,485), `Image.open` raises DecompressionBombError, so Keras cannot
+ * read such a file either.
+ */
+const PIL_MAX_PIXELS = 2 * 89_478_485;
+
+/**
+ * CMYK and YCCK JPEGs (4 components, from print workflows): libjpeg cannot
+ * turn them into RGB, PIL does it itself. jpeg-js decodes them and applies
+ * the Adobe inversion; measured against PIL on a PIL-written CMYK JPEG:
+ * within 1 grey level (6.6% of values differ by 1), because jpeg-js' IDCT
+ * rounds differently from libjpeg's.
+ */
+function decodeFourComponentJpeg(bytes: Uint8Array, name: string | undefined): { width: number; height: number; data: Uint8Array } {
+  try {
+    const d = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      tolerantDecoding: false,
+      maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB,
+      maxResolutionInMP: JPEG_MAX_MEGAPIXELS,
+    });
+    return d;
+  } catch (err) {
+    let msg = err instanceof Error ? err.message : String(err);
+    if (err instanceof TypeError || err instanceof RangeError) msg = 'its compressed image data is damaged';
+    throw new Error(`Cannot decode ${label(name)} as JPEG: ${msg}`);
+  }
+}
+
+/**
+ * Decode a JPEG (baseline or progressive; gray, YCbCr, Adobe RGB) to RGB
+ * uint8 with libjpeg-turbo ({@link decodeJpegWithLibjpeg}): the pixels are
+ * PIL's, bit for bit. Gray JPEGs are replicated to RGB, as
+ * `convert('RGB')` does. 4-component (CMYK/YCCK) files go through jpeg-js
+ * (see {@link decodeFourComponentJpeg}). Truncated or corrupt files are
+ * rejected, as PIL rejects them. Throws an Error naming `name`.
  */
 export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
   if (detectImageFormat(bytes) !== 'jpeg') {
@@ -253,48 +263,32 @@ export function decodeJpeg(bytes: Uint8Array, name?: string): ImageU8 {
     throw new Error(`Cannot decode ${label(name)} as JPEG: ${(err as Error).message}`);
   }
   const info = scanJpegHeaders(bytes);
-  // Raw samples are YCbCr for 3 components unless an Adobe segment says
-  // transform 0 (then they are RGB already). With a non-zero Adobe transform
-  // jpeg-js always converts itself, so we let it.
-  const rawYcc = info !== null && info.components === 3 && info.adobeTransform === null;
-  const rawRgb = info !== null && info.components === 3 && info.adobeTransform === 0;
-  let decoded: { width: number; height: number; data: Uint8Array };
-  try {
-    decoded = jpeg.decode(bytes, {
-      useTArray: true,
-      formatAsRGBA: true,
-      tolerantDecoding: false,
-      maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB,
-      maxResolutionInMP: JPEG_MAX_MEGAPIXELS,
-      ...(rawYcc || rawRgb ? { colorTransform: false } : {}),
-    });
-  } catch (err) {
-    let msg = err instanceof Error ? err.message : String(err);
-    // the headers are sound (checked above): a decoder crash means damaged scan data
-    if (err instanceof TypeError || err instanceof RangeError) msg = 'its compressed image data is damaged';
-    throw new Error(`Cannot decode ${label(name)} as JPEG: ${msg}`);
+  if (info !== null && info.pixels > PIL_MAX_PIXELS) {
+    throw new Error(
+      `Cannot decode ${label(name)} as JPEG: ${info.pixels} pixels is more than PIL opens (${PIL_MAX_PIXELS}), so Keras could not read it either`,
+    );
   }
-  const { width, height, data } = decoded;
+  let width: number;
+  let height: number;
+  let rgba: Uint8Array;
+  if (info !== null && info.components === 4) {
+    ({ width, height, data: rgba } = decodeFourComponentJpeg(bytes, name));
+  } else {
+    try {
+      ({ width, height, data: rgba } = decodeJpegWithLibjpeg(bytes));
+    } catch (err) {
+      throw new Error(`Cannot decode ${label(name)} as JPEG: ${(err as Error).message}`);
+    }
+  }
   const n = width * height;
-  if (!(width > 0 && height > 0) || data.length < n * 4) {
+  if (!(width > 0 && height > 0) || rgba.length < n * 4) {
     throw new Error(`Cannot decode ${label(name)} as JPEG: no image data (corrupt or truncated file)`);
   }
   const out = new Uint8Array(n * 3);
-  if (rawYcc) {
-    for (let i = 0; i < n; i++) {
-      const y = data[4 * i]!;
-      const cb = data[4 * i + 1]!;
-      const cr = data[4 * i + 2]!;
-      out[3 * i] = clamp8(y + CR_R[cr]!);
-      out[3 * i + 1] = clamp8(y + ((CB_G[cb]! + CR_G[cr]!) >> SCALEBITS));
-      out[3 * i + 2] = clamp8(y + CB_B[cb]!);
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      out[3 * i] = data[4 * i]!;
-      out[3 * i + 1] = data[4 * i + 1]!;
-      out[3 * i + 2] = data[4 * i + 2]!;
-    }
+  for (let i = 0; i < n; i++) {
+    out[3 * i] = rgba[4 * i]!;
+    out[3 * i + 1] = rgba[4 * i + 1]!;
+    out[3 * i + 2] = rgba[4 * i + 2]!;
   }
   return { width, height, channels: 3, data: out };
 }

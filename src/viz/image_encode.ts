@@ -1,15 +1,13 @@
 /**
- * Encode 8-bit images to PNG (pngjs) and JPEG (jpeg-js).
+ * Encode 8-bit images to PNG (fast-png) and JPEG (jpeg-js).
  *
  * Inputs are {@link ImageU8} with 1 (gray), 3 (RGB) or 4 (RGBA) channels.
  * PNG keeps the channel layout (gray → 8-bit grayscale PNG, RGB → truecolour,
  * RGBA → truecolour + alpha) and is lossless. JPEG is always YCbCr 4:4:4
  * baseline from jpeg-js; gray is replicated to RGB first and alpha dropped.
- *
- * Browser note: pngjs builds its output with Node `Buffer`s and zlib; in a
- * browser bundle both need their usual polyfills. jpeg-js needs none.
+ * Both run the same in Node and in a browser.
  */
-import { PNG } from 'pngjs';
+import { encode as encodePngFile } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { assertImage, type ImageU8 } from './image.ts';
 
@@ -27,20 +25,7 @@ function requireU8(img: ImageU8, what: string): void {
 /** Encode an 8-bit gray, RGB or RGBA image as PNG bytes. */
 export function encodePng(img: ImageU8): Uint8Array {
   requireU8(img, 'encodePng');
-  const B = (globalThis as { Buffer?: typeof Buffer }).Buffer;
-  if (B === undefined) throw new Error("encodePng: pngjs needs a global Buffer; include the 'buffer' polyfill");
-  const colorType = img.channels === 1 ? 0 : img.channels === 3 ? 2 : 6;
-  const data = B.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
-  // pngjs' sync packer only reads width, height and data from the image
-  // object, so a plain object is enough (no stream is created).
-  const png = { width: img.width, height: img.height, data } as unknown as PNG;
-  const out = PNG.sync.write(png, {
-    colorType,
-    inputColorType: colorType,
-    inputHasAlpha: img.channels === 4,
-    bitDepth: 8,
-  });
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return encodePngFile({ width: img.width, height: img.height, data: img.data, depth: 8, channels: img.channels });
 }
 
 /**
