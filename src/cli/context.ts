@@ -1,4 +1,5 @@
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 import * as cs from '../index.ts';
 import { readFile } from 'node:fs/promises';
 import { BUILTIN_ARCHITECTURES, loadModel, readModelArchitecture } from '../models/load_model.ts';
@@ -49,22 +50,57 @@ export async function openArchitecture(path: string, c: ModelChoice = {}): Promi
   return readModelArchitecture(path, c);
 }
 
-/** Class names from a --labels file, checked against the model's output. */
-export async function loadLabels(model: Model, path: string | undefined): Promise<ClassNames | undefined> {
-  if (path === undefined) return undefined;
+/**
+ * Files that, beside a model, name its classes: Teachable Machine exports `labels.txt` next to
+ * `keras_model.h5`; darknet-ordered ImageNet models ship `class_order_wnids.txt`.
+ */
+export const LABEL_FILES_BESIDE_MODEL = ['labels.txt', 'labels.json', 'classes.txt', 'class_names.txt', 'class_order_wnids.txt'];
+
+/** Class names from a labels file, checked against the model's output. `flag` names the file's origin in errors. */
+async function readLabelsFile(model: Model, path: string, flag: string): Promise<ClassNames> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`--labels: cannot read '${path}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UsageError(`${flag}: cannot read '${path}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const out = model.storedShape(model.spec.outputs[0]);
-  if (out.length !== 2) throw new UsageError(`--labels: model '${model.name}' does not end in a classifier (its output is [${out.join(',')}])`);
+  if (out.length !== 2) throw new UsageError(`${flag}: model '${model.name}' does not end in a classifier (its output is [${out.join(',')}])`);
   try {
     return labelClassNames(parseLabels(text, path), out[1] as number, path);
   } catch (e) {
-    throw new UsageError(`--labels: ${(e as Error).message}`);
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Class names from `--labels FILE`; without the flag, from a labels file beside the model
+ * ({@link LABEL_FILES_BESIDE_MODEL}) when one names exactly the model's classes. Either way
+ * a found file is said on stderr (`notes`, for --json runs the caller keeps it off stdout),
+ * and one that does not fit is said and left out, never used silently.
+ */
+export async function loadLabels(
+  model: Model,
+  path: string | undefined,
+  modelPath?: string,
+  note: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<ClassNames | undefined> {
+  if (path !== undefined) return readLabelsFile(model, path, '--labels');
+  if (modelPath === undefined) return undefined;
+  const out = model.storedShape(model.spec.outputs[0]);
+  if (out.length !== 2) return undefined;
+  for (const name of LABEL_FILES_BESIDE_MODEL) {
+    const candidate = join(dirname(modelPath), name);
+    if (!existsSync(candidate)) continue;
+    try {
+      const names = await readLabelsFile(model, candidate, 'labels');
+      note(`convscope: class names from '${candidate}', found beside the model (--labels FILE chooses others)`);
+      return names;
+    } catch (e) {
+      note(`convscope: not using '${candidate}' beside the model for class names: ${(e as Error).message.replace(/^labels: /, '')}`);
+    }
+  }
+  return undefined;
 }
 
 /** An image loaded as Keras's load_img(path, target_size) with the model's input size, then preprocessed. */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -142,6 +142,17 @@ describe('convscope CLI', () => {
     const td = join(F, 'tfjs/tiny_darknet');
     const p = JSON.parse((await run(['predict', join(td, 'model.json'), join(F, 'images/creative_commons_elephant.jpg'), '--labels', join(td, 'class_order_wnids.txt'), '--json'])).stdout);
     expect(p.predictions.slice(0, 2).map((x: { name: string }) => x.name)).toEqual(['African_elephant', 'tusker']);
+    // without --labels, the class_order_wnids.txt beside model.json names the classes, and stderr says so
+    const beside = await run(['predict', join(td, 'model.json'), join(F, 'images/creative_commons_elephant.jpg'), '--json']);
+    expect(JSON.parse(beside.stdout).predictions[0].name).toBe('African_elephant');
+    expect(beside.stderr).toContain(`class names from '${join(td, 'class_order_wnids.txt')}', found beside the model`);
+    // a labels.txt beside a model that does not fit its classes is said and left out
+    const tm2 = tmp();
+    symlinkSync(join(F, 'keras/cats_and_dogs_small_1.h5'), join(tm2, 'model.h5'));
+    writeFileSync(join(tm2, 'labels.txt'), 'cat\ndog\nbird\n');
+    const misfit = await run(['predict', join(tm2, 'model.h5'), CAT]);
+    expect(misfit.code, misfit.stderr).toBe(0);
+    expect(misfit.stderr).toMatch(/not using '.*labels\.txt' beside the model for class names: .*3/);
     // a genuine keras.applications config alone: summary needs no weights
     const s = await run(['summary', join(F, 'keras_configs/MobileNet__hpssjellis.json')]);
     expect(s.code, s.stderr).toBe(0);

@@ -95,7 +95,7 @@ export async function explainCommand(modelPath: string, imagePath: string, f: Ex
   try {
     // the one-image passes every method starts from (the forward pass and the CAM layer's gradient)
     const ready = prepareCommand([{ model, passes: [{ kind: 'predict' }, { kind: 'gradcam', layer: f.layer, score: f.score === 'logit' ? 'logit' : 'prob' }] }]);
-    const names = await loadLabels(model, f.labels);
+    const names = await loadLabels(model, f.labels, modelPath);
     const mode = (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode;
     const input = await loadInput(model, imagePath, mode);
     try {

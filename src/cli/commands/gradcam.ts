@@ -113,7 +113,7 @@ export async function gradcamCommand(modelPath: string, imagePath: string, f: Co
     // the model and its input size are known: its pipelines compile while the image is read
     const score: 'prob' | 'logit' = f.score === 'logit' ? 'logit' : 'prob';
     const ready = prepareCommand([{ model, passes: [{ kind: 'predict' }, ...((f.method ?? 'gradcam') === 'gradcam' ? [{ kind: 'gradcam' as const, layer: f.layer, score }] : [])] }]);
-    const names = await loadLabels(model, f.labels);
+    const names = await loadLabels(model, f.labels, modelPath);
     f = { ...f, names, weights };
     const mode = (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode;
     const input = await loadInput(model, imagePath, mode);

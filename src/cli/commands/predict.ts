@@ -28,7 +28,7 @@ export async function predictCommand(modelPath: string, imagePath: string, f: Co
   const model = await openModel(modelPath, f);
   try {
     const ready = prepareCommand([{ model, passes: [{ kind: 'predict' }] }]);
-    const names = await loadLabels(model, f.labels);
+    const names = await loadLabels(model, f.labels, modelPath);
     const input = await loadInput(model, imagePath, (f.preprocess ?? defaultPreprocess(f.arch, model)) as PreprocessMode);
     await ready;
     const preds = await topPredictions(model, input.tensor, f.top, names);
