@@ -46,3 +46,37 @@ export async function storedKerasConfig(file: string, arch?: string): Promise<St
   if (!json.modelTopology) throw new NoConfigError('the JSON file has no modelTopology');
   return { config: json.modelTopology, kerasVersion: String(json.modelTopology.keras_version ?? json.modelTopology.model_config?.keras_version ?? '2') };
 }
+
+/**
+ * A Keras config with every InputLayer's batch input shape (nested models' included)
+ * set to size x size, and the fixed-window pooling layers named in `headPools` set to
+ * an n x n window and stride: where a head averages the whole final map with a fixed
+ * window (InceptionV3's 8x8, MobileNetV2's 7x7 at 224), the same global average at the
+ * smaller map. Both engines then build the model at that size from the same JSON (the
+ * validation report uses it to keep the keras.applications configs quick to compare).
+ */
+export function withInputSize(config: unknown, size: number, headPools: Record<string, number> = {}): unknown {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v !== 'object' || v === null) return v;
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(o)) {
+      if (k === 'batch_input_shape' || k === 'batch_shape') {
+        // Keras 3 writes shapes as {"class_name": "__tuple__", "items": [...]}
+        const tuple = typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as { items: unknown[] }) : undefined;
+        const s = (tuple ? tuple.items : x) as unknown[];
+        if (s.length !== 4) throw new Error(`withInputSize: input shape [${s.join(', ')}] is not (batch, rows, cols, channels)`);
+        const shape = [s[0], size, size, s[3]];
+        out[k] = tuple ? { ...tuple, items: shape } : shape;
+      } else out[k] = walk(x);
+    }
+    if (typeof o.name === 'string' && o.name in headPools && 'pool_size' in o) {
+      const n = headPools[o.name];
+      out.pool_size = [n, n];
+      out.strides = [n, n];
+    }
+    return out;
+  };
+  return walk(config);
+}

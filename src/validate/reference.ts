@@ -2,17 +2,21 @@
  * TensorFlow.js as the reference engine of `convscope validate`: tfjs-layers and
  * tfjs-core with one of its backends (wasm by default: it runs in Node from the files
  * in node_modules, no network; cpu, plain JavaScript and much slower; webgpu on the
- * same adapter convscope uses). TF.js is an optional dependency loaded only here.
+ * same adapter convscope uses, every value read back asynchronously: in Node its
+ * dataSync needs OffscreenCanvas). TF.js is an optional dependency loaded only here.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-layers registers every gradient in Node's CommonJS build
-import '@tensorflow/tfjs-layers';
+import { version_layers } from '@tensorflow/tfjs-layers';
+import { dawnInstance } from '../kernels/wgsl/device.ts';
 
 export const REFERENCES = ['tfjs-wasm', 'tfjs-cpu', 'tfjs-webgpu'] as const;
 export type ReferenceName = (typeof REFERENCES)[number];
 
 let current: ReferenceName | undefined;
+/** tfjs-webgpu's GPU object: convscope's own Dawn instance, or one made here (convscope on its cpu backend). */
+let webgpuSource: string | undefined;
 
 /** The directory of tfjs-backend-wasm's .wasm files (Node: node_modules; the browser: next to the bundle). */
 async function wasmDir(): Promise<string | undefined> {
@@ -38,12 +42,20 @@ export async function useReference(name: ReferenceName): Promise<ReferenceName> 
       const dir = await wasmDir();
       if (dir) wasm.setWasmPaths(dir);
     } else if (backend === 'webgpu') {
+      // tfjs-webgpu looks for navigator.gpu when it is imported and asks it for an adapter
+      // when it starts: in Node, convscope's own Dawn instance when its webgpu backend
+      // runs (the same adapter, as bench/peers_node.ts does), else one made here
       const g = globalThis as { navigator?: { gpu?: unknown } };
       if (!g.navigator?.gpu) {
-        const { create, globals } = (await import('webgpu')) as unknown as { create: (o: string[]) => unknown; globals: object };
-        Object.assign(globalThis, globals);
-        Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu: create([]) }, configurable: true });
-      }
+        let gpu: unknown = dawnInstance();
+        webgpuSource = gpu ? "convscope's Dawn instance" : 'a Dawn instance of its own (convscope is not on webgpu)';
+        if (!gpu) {
+          const { create, globals } = (await import('webgpu')) as unknown as { create: (o: string[]) => unknown; globals: object };
+          Object.assign(globalThis, globals);
+          gpu = create([]);
+        }
+        Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu }, configurable: true });
+      } else webgpuSource = 'navigator.gpu';
       await import('@tensorflow/tfjs-backend-webgpu');
     }
   }
@@ -57,7 +69,12 @@ export async function useReference(name: ReferenceName): Promise<ReferenceName> 
 
 /** The TF.js versions in use, for the report. */
 export function referenceVersions(): Record<string, string> {
-  return { 'tfjs-core': tf.version_core };
+  const out: Record<string, string> = { 'tfjs-core': tf.version_core, 'tfjs-layers': version_layers };
+  if (tf.getBackend() === 'webgpu') {
+    const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } }).adapterInfo;
+    out.adapter = `${[info?.vendor, info?.architecture].filter(Boolean).join(' ') || 'unknown adapter'} through ${webgpuSource ?? 'navigator.gpu'}`;
+  }
+  return out;
 }
 
 /**

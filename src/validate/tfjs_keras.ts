@@ -1087,6 +1087,8 @@ export interface TfjsKerasModel {
   countParams(): number;
   /** Every layer's output (convscope's path names), from one run through tfjs's node graph. */
   outputs(x: HostTensor): Map<string, HostTensor>;
+  /** {@link outputs}, read back with `data()` (tfjs-webgpu in Node reads only asynchronously). */
+  outputsAsync(x: HostTensor): Promise<Map<string, HostTensor>>;
   /** tfjs's own executor (model.predict) on x: the model's first output. */
   predict(x: HostTensor): HostTensor;
   /**
@@ -1108,6 +1110,19 @@ export interface TfjsKerasModel {
     wrt: string,
     nudges?: Nudges,
   ): { outputs: Map<string, HostTensor>; gradient: HostTensor; layerGradient: HostTensor };
+  /** {@link outputsAndGradient} and the score's value, read back with `data()` (nothing is read synchronously: tfjs-webgpu). */
+  outputsAndGradientAsync(
+    x: HostTensor,
+    score: (outputs: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Scalar,
+    nudges?: Nudges,
+  ): Promise<{ outputs: Map<string, HostTensor>; gradient: HostTensor; value: number }>;
+  /** {@link outputsAndGradients} and the score's value, read back with `data()`. */
+  outputsAndGradientsAsync(
+    x: HostTensor,
+    score: (outputs: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Scalar,
+    wrt: string,
+    nudges?: Nudges,
+  ): Promise<{ outputs: Map<string, HostTensor>; gradient: HostTensor; layerGradient: HostTensor; value: number }>;
   dispose(): void;
 }
 
@@ -1188,6 +1203,61 @@ function scoped<T>(f: () => T): T {
 
 const host = (t: tf.Tensor): HostTensor => ({ shape: [...t.shape], values: Float32Array.from(t.dataSync() as Float32Array) });
 
+type Score = (outputs: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Scalar;
+/** The tensors of one pass, kept (every one in `kept`) until read back. */
+interface KeptPass {
+  outputs: Map<string, tf.Tensor>;
+  gradient?: tf.Tensor;
+  layerGradient?: tf.Tensor;
+  value?: tf.Tensor;
+  kept: tf.Tensor[];
+}
+interface HostPass {
+  outputs: Map<string, HostTensor>;
+  gradient?: HostTensor;
+  layerGradient?: HostTensor;
+  value?: number;
+}
+function readSync(p: KeptPass): HostPass {
+  try {
+    return {
+      outputs: new Map([...p.outputs].map(([k, v]) => [k, host(v)])),
+      gradient: p.gradient && host(p.gradient),
+      layerGradient: p.layerGradient && host(p.layerGradient),
+      value: p.value && (p.value.dataSync() as Float32Array)[0],
+    };
+  } finally {
+    tf.dispose(p.kept);
+  }
+}
+/**
+ * {@link readSync} with `data()`: tfjs-webgpu in Node has no synchronous read (its
+ * dataSync goes through OffscreenCanvas). A tensor kept under several names is read once.
+ */
+async function readAsync(p: KeptPass): Promise<HostPass> {
+  try {
+    const cache = new Map<tf.Tensor, Promise<HostTensor>>();
+    const read = (t: tf.Tensor): Promise<HostTensor> => {
+      let v = cache.get(t);
+      if (!v) {
+        v = t.data().then((d) => ({ shape: [...t.shape], values: Float32Array.from(d as Float32Array) }));
+        cache.set(t, v);
+      }
+      return v;
+    };
+    const names = [...p.outputs.keys()];
+    const values = await Promise.all(names.map((k) => read(p.outputs.get(k)!)));
+    return {
+      outputs: new Map(names.map((k, i) => [k, values[i]])),
+      gradient: p.gradient && (await read(p.gradient)),
+      layerGradient: p.layerGradient && (await read(p.layerGradient)),
+      value: p.value && (await read(p.value)).values[0],
+    };
+  } finally {
+    tf.dispose(p.kept);
+  }
+}
+
 /**
  * Builds the tfjs model from a Keras config (the `{class_name, config}` object, or
  * anything wrapping it) and sets every weight from `weights` (convscope's canonical
@@ -1231,6 +1301,61 @@ export async function tfjsKerasModel(
     throw e;
   }
   const input = (x: HostTensor) => tf.tensor(x.values, x.shape);
+  /**
+   * One forward pass through the node graph (with the gradients when `score` is given):
+   * the tensors wanted, kept past the scope for the caller to read back (synchronously
+   * or not) and dispose. Nothing is read inside, so the same pass serves tfjs-webgpu,
+   * whose values come back only asynchronously in Node.
+   */
+  const pass = (x: HostTensor, score?: Score, wrt?: string, nudges?: Nudges): KeptPass => {
+    const kept: tf.Tensor[] = [];
+    const keep = (t: tf.Tensor) => {
+      kept.push(t);
+      return tf.keep(t);
+    };
+    const outputs = new Map<string, tf.Tensor>();
+    tf.engine().startScope();
+    onlyInputGradient = score !== undefined;
+    try {
+      if (!score) {
+        const rec = new Map<string, tf.Tensor>();
+        runContainer(model, [input(x)], '', rec);
+        for (const [k, v] of rec) outputs.set(k, keep(v));
+        return { outputs, kept };
+      }
+      if (wrt === undefined) {
+        const { value, grad } = tf.valueAndGrad((t: tf.Tensor) => {
+          const layers = new Map<string, tf.Tensor>();
+          const v = score(runContainer(model, [t], '', layers, nudges), layers);
+          for (const [k, l] of layers) outputs.set(k, keep(l));
+          return v;
+        })(input(x));
+        return { outputs, gradient: keep(grad), value: keep(value), kept };
+      }
+      // the layer's output shape from a plain run first (the zero offset must match it)
+      const probe = new Map<string, tf.Tensor>();
+      runContainer(model, [input(x)], '', probe);
+      const at = probe.get(wrt);
+      if (!at) throw new Error(`tfjs_keras: TF.js has no layer '${wrt}'`);
+      const zero = tf.zerosLike(at);
+      const {
+        value,
+        grads: [gx, gl],
+      } = tf.valueAndGrads((t: tf.Tensor, z: tf.Tensor) => {
+        const layers = new Map<string, tf.Tensor>();
+        const v = score(runContainer(model, [t], '', layers, nudges, new Map([[wrt, z]])), layers);
+        for (const [k, l] of layers) outputs.set(k, keep(l));
+        return v;
+      })([input(x), zero]);
+      return { outputs, gradient: keep(gx), layerGradient: keep(gl), value: keep(value), kept };
+    } catch (e) {
+      tf.dispose(kept);
+      throw e;
+    } finally {
+      onlyInputGradient = false;
+      tf.engine().endScope();
+    }
+  };
   const self: TfjsKerasModel = {
     model,
     substitutions,
@@ -1238,11 +1363,10 @@ export async function tfjsKerasModel(
     weightValues,
     countParams: () => model.countParams(),
     outputs(x) {
-      return scoped(() => {
-        const rec = new Map<string, tf.Tensor>();
-        runContainer(model, [input(x)], '', rec);
-        return new Map([...rec].map(([k, v]) => [k, host(v)]));
-      });
+      return readSync(pass(x)).outputs;
+    },
+    async outputsAsync(x) {
+      return (await readAsync(pass(x))).outputs;
     },
     predict(x) {
       return scoped(() => host(list(model.predict(input(x)))[0]));
@@ -1251,46 +1375,20 @@ export async function tfjsKerasModel(
       return self.outputsAndGradient(x, score, nudges).gradient;
     },
     outputsAndGradient(x, score, nudges) {
-      return scoped(() => {
-        onlyInputGradient = true;
-        const outputs = new Map<string, HostTensor>();
-        try {
-          const gradient = host(
-            tf.grad((t: tf.Tensor) => {
-              const layers = new Map<string, tf.Tensor>();
-              const value = score(runContainer(model, [t], '', layers, nudges), layers);
-              for (const [k, v] of layers) outputs.set(k, host(v));
-              return value;
-            })(input(x)),
-          );
-          return { outputs, gradient };
-        } finally {
-          onlyInputGradient = false;
-        }
-      });
+      const r = readSync(pass(x, score, undefined, nudges));
+      return { outputs: r.outputs, gradient: r.gradient! };
     },
     outputsAndGradients(x, score, wrt, nudges) {
-      return scoped(() => {
-        onlyInputGradient = true;
-        const outputs = new Map<string, HostTensor>();
-        try {
-          // the layer's output shape from a plain run first (the zero offset must match it)
-          const probe = new Map<string, tf.Tensor>();
-          runContainer(model, [input(x)], '', probe);
-          const at = probe.get(wrt);
-          if (!at) throw new Error(`tfjs_keras: TF.js has no layer '${wrt}'`);
-          const zero = tf.zerosLike(at);
-          const [gx, gl] = tf.grads((t: tf.Tensor, z: tf.Tensor) => {
-            const layers = new Map<string, tf.Tensor>();
-            const value = score(runContainer(model, [t], '', layers, nudges, new Map([[wrt, z]])), layers);
-            for (const [k, v] of layers) outputs.set(k, host(v));
-            return value as tf.Scalar;
-          })([input(x), zero]);
-          return { outputs, gradient: host(gx), layerGradient: host(gl) };
-        } finally {
-          onlyInputGradient = false;
-        }
-      });
+      const r = readSync(pass(x, score, wrt, nudges));
+      return { outputs: r.outputs, gradient: r.gradient!, layerGradient: r.layerGradient! };
+    },
+    async outputsAndGradientAsync(x, score, nudges) {
+      const r = await readAsync(pass(x, score, undefined, nudges));
+      return { outputs: r.outputs, gradient: r.gradient!, value: r.value! };
+    },
+    async outputsAndGradientsAsync(x, score, wrt, nudges) {
+      const r = await readAsync(pass(x, score, wrt, nudges));
+      return { outputs: r.outputs, gradient: r.gradient!, layerGradient: r.layerGradient!, value: r.value! };
     },
     dispose: () => model.dispose(),
   };

@@ -266,19 +266,22 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     let top = 0;
     let ourGrad: Float32Array;
     {
-      const { value, grads } = cs.gradientsOf(() => {
-        const outs = model.run(xt, [...allNames, out]);
+      // every value is read back with data(): the webgpu backend (ours and TF.js's) has no synchronous read
+      const outs = cs.tidy(() => model.run(xt, [...allNames, out]));
+      try {
+        const got = await Promise.all(outs.map(async (t) => Float32Array.from(await t.data())));
         allNames.forEach((n, i) => {
-          ourValues.set(n, Float32Array.from(outs[i].dataSync() as Float32Array));
+          ourValues.set(n, got[i]);
           ourShapes.set(n, [...outs[i].shape]);
         });
-        const y = outs[outs.length - 1];
-        const p = y.dataSync() as Float32Array;
-        if (!classifier) return { value: ourScore(y), wrt: [xt] };
-        top = units === 1 ? (p[0] > (prob ? 0.5 : 0) ? 1 : 0) : p.indexOf(Math.max(...p));
-        return { value: ourScore(y), wrt: [xt] };
-      });
-      ourGrad = Float32Array.from(grads[0].dataSync() as Float32Array);
+        const p = got[got.length - 1];
+        if (classifier) top = units === 1 ? (p[0] > (prob ? 0.5 : 0) ? 1 : 0) : p.indexOf(Math.max(...p));
+      } finally {
+        cs.dispose(outs);
+      }
+      // the top class known, the score's gradient in a second pass
+      const { value, grads } = cs.gradientsOf(() => ({ value: ourScore(model.run(xt, [out])[0]), wrt: [xt] }));
+      ourGrad = Float32Array.from(await grads[0].data());
       cs.dispose([value, ...grads]);
     }
     /** The score Grad-CAM uses ('prob'): the probability of the top class (softmax / sigmoid of logits). */
@@ -305,7 +308,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
         },
         { onlyWatched: true },
       );
-      ourG = Float32Array.from(grads[0].dataSync() as Float32Array);
+      ourG = Float32Array.from(await grads[0].data());
       cs.dispose([value, ...grads]);
     }
 
@@ -316,10 +319,11 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     let fallback: string | undefined;
     if (tfm) {
       const t = tfm;
-      const go = (nudges?: Parameters<TfjsKerasModel['outputsAndGradient']>[2]) => (gcLayer ? t.outputsAndGradients(tfIn(x!), tfScore, gcLayer, nudges) : t.outputsAndGradient(tfIn(x!), tfScore, nudges));
+      const go = (nudges?: Nudges): Promise<{ outputs: Map<string, HostTensor>; gradient: HostTensor; layerGradient?: HostTensor }> =>
+        gcLayer ? t.outputsAndGradientsAsync(tfIn(x!), tfScore, gcLayer, nudges) : t.outputsAndGradientAsync(tfIn(x!), tfScore, nudges);
       try {
         try {
-          run = go();
+          run = await go();
         } catch (e) {
           // a gradient kernel tfjs-wasm lacks (DepthwiseConv2dNativeBackpropInput): the
           // gradient rows and the ascent on tfjs-cpu (the same model; tfjs moves its weights)
@@ -328,7 +332,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
           await useReference('tfjs-cpu');
           setFastConvolutionGradients(true);
           fallback = `${lacks.split(':')[0]}: the gradient rows and the ascent ran on tfjs-cpu`;
-          run = go();
+          run = await go();
         }
         const r0 = run;
         const oursIn = (n: string) => {
@@ -345,13 +349,13 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
         if (flips.count > 0) notes.push(`${flips.count} kink input(s) of TF.js nudged by the rounding difference (largest ${flips.largest.toExponential(1)} of its layer's scale): ${flips.where.join(', ')}`);
         if (ties.count > 0) notes.push(`${ties.count} max-pooling window(s) with tied maxima: TF.js's first tied cell raised by one ulp (TF, tfjs-cpu and convscope route the gradient to the first): ${ties.where.join(', ')}`);
         if (flips.count > 0 || ties.count > 0) {
-          run = go(flips.nudges);
+          run = await go(flips.nudges);
           kinks = notes.join('; ');
         }
       } catch (e) {
         gradError = missingKernel(e, reference) ?? `TF.js gradient failed: ${message(e)}`;
         try {
-          run = { outputs: t.outputs(tfIn(x)) };
+          run = { outputs: await t.outputsAsync(tfIn(x)) };
         } catch (e2) {
           buildError = `TF.js cannot run this model: ${message(e2)}`;
           run = undefined;
@@ -490,26 +494,29 @@ async function ascentRows(
       const input = x;
       const values = new Map<string, Float32Array>();
       const shapes = new Map<string, number[]>();
+      let kept: cs.Tensor[] = [];
       const { value, grads } = cs.gradientsOf(() => {
         const outs = model.run(input, [...names, layer]);
-        names.forEach((n, i) => {
-          values.set(n, Float32Array.from(outs[i].dataSync() as Float32Array));
-          shapes.set(n, [...outs[i].shape]);
-        });
+        // kept past the pass and read back with data() (the webgpu backend reads only asynchronously)
+        kept = names.map((_, i) => cs.keep(outs[i]));
         const out = outs[outs.length - 1];
         const [, h, w] = out.shape;
         return { value: cs.div(cs.sum(cs.mul(out, mask), [1, 2, 3]), h * w), wrt: [input] };
       });
-      ourLosses.push((value.dataSync() as Float32Array)[0]);
+      try {
+        const got = await Promise.all(kept.map(async (t) => Float32Array.from(await t.data())));
+        names.forEach((n, i) => {
+          values.set(n, got[i]);
+          shapes.set(n, [...kept[i].shape]);
+        });
+      } finally {
+        cs.dispose(kept);
+      }
+      ourLosses.push((await value.data())[0]);
       value.dispose();
       const tfIn = { shape: kerasShape, values: channelsFirst ? nhwcToNchw(xv, ourShape) : xv };
-      let loss = 0;
-      const score = (_o: tf.Tensor[], layers: Map<string, tf.Tensor>) => {
-        const l = lossOf(layers.get(layer)!);
-        loss = (l.dataSync() as Float32Array)[0];
-        return l;
-      };
-      let r = tfm.outputsAndGradient(tfIn, score);
+      const score = (_o: tf.Tensor[], layers: Map<string, tf.Tensor>) => lossOf(layers.get(layer)!);
+      let r = await tfm.outputsAndGradientAsync(tfIn, score);
       const r0 = r;
       const oursIn = (n: string) => {
         const v = values.get(n);
@@ -520,11 +527,11 @@ async function ascentRows(
       };
       const flips = kinkFlips(model.spec.layers, oursIn, (n) => r0.outputs.get(n), kerasMajor);
       if (flips.count > 0) {
-        r = tfm.outputsAndGradient(tfIn, score, flips.nudges);
+        r = await tfm.outputsAndGradientAsync(tfIn, score, flips.nudges);
         nudged += flips.count;
         largest = Math.max(largest, flips.largest);
       }
-      losses.push(loss);
+      losses.push(r.value);
       if (s === steps) {
         grads[0].dispose();
         break;
@@ -538,11 +545,16 @@ async function ascentRows(
       x.dispose();
       x = cs.keep(next);
       const g = channelsFirst ? nchwToNhwc(r.gradient.values, kerasShape) : r.gradient.values;
-      xv = tf.tidy(() => {
+      const nextTf = tf.tidy(() => {
         const gt = tf.tensor(g, ourShape);
         const rms = tf.sqrt(tf.mean(tf.square(gt), [1, 2, 3], true));
-        return Float32Array.from(tf.add(tf.tensor(xv, ourShape), tf.mul(tf.div(gt, tf.add(rms, 1e-5)), 1)).dataSync() as Float32Array);
+        return tf.add(tf.tensor(xv, ourShape), tf.mul(tf.div(gt, tf.add(rms, 1e-5)), 1));
       });
+      try {
+        xv = Float32Array.from((await nextTf.data()) as Float32Array);
+      } finally {
+        nextTf.dispose();
+      }
     }
   } catch (e) {
     return unsupported(missingKernel(e, reference) ?? `TF.js ascent failed: ${message(e)}`);
@@ -582,7 +594,7 @@ async function ascentRows(
 export function formatReport(r: ValidationReport): string[] {
   const e = (v: number | undefined) => (v === undefined ? '-' : v.toExponential(2));
   const lines = [
-    `${r.model} against TensorFlow.js (${r.reference}, tfjs-core ${r.versions['tfjs-core']}), input: ${r.input}`,
+    `${r.model} against TensorFlow.js (${r.reference}, tfjs-core ${r.versions['tfjs-core']}${r.versions.adapter ? `, adapter ${r.versions.adapter}` : ''}), input: ${r.input}`,
     `tolerances: activations rel ${TOLERANCES.activation.tol} (floor ${TOLERANCES.activation.floor}; ${TOLERANCES.activation.why}); gradients rel ${TOLERANCES.gradient.tol}; Grad-CAM map abs ${TOLERANCES.gradcam.tol} after normalisation; ascent image >= ${TOLERANCES.ascentImage.tol * 100}% identical uint8 values`,
     `${'status'.padEnd(11)} ${'kind'.padEnd(16)} ${'name'.padEnd(44)} ${'shape'.padEnd(16)} ${'max abs'.padStart(9)} ${'max rel'.padStart(9)}  tolerance`,
   ];

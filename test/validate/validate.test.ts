@@ -161,3 +161,36 @@ describe('bad input gives a clear row, the other rows still computed', () => {
     expect(r.rows.every((x) => x.status === 'unsupported' && /no Keras config/.test(x.note ?? ''))).toBe(true);
   });
 });
+
+describe('--reference tfjs-webgpu (every value read back with data(): tfjs-webgpu has no synchronous read in Node)', () => {
+  // convscope stays on its cpu backend here, so TF.js gets a Dawn instance of its own
+  // (test/cli/validate.test.ts runs it on convscope's webgpu backend, sharing its Dawn instance)
+  let read: ReadModel;
+  let config: StoredConfig;
+  beforeAll(async () => {
+    read = await readModelFile(MNIST3);
+    config = await storedKerasConfig(MNIST3);
+  });
+
+  it('MNIST Keras 3: every row passes, ascent included (filter 3 of conv2d: a live filter, its loss is not zero)', async () => {
+    const r = await validateModel(read, config, { reference: 'tfjs-webgpu', steps: 5, ascentLayer: 'conv2d', filter: 3 });
+    measured.push(`mnist_keras3 on tfjs-webgpu: ${worst(r)}`);
+    console.log(`[validate] measured: ${measured.at(-1)}`);
+    expectPass(r);
+    expect(r.reference).toBe('tfjs-webgpu');
+    expect(r.versions.adapter).toMatch(/a Dawn instance of its own/);
+    expect(r.rows.filter((x) => x.kind === 'layer').length).toBe(8);
+    const loss = r.rows.find((x) => x.kind === 'ascent-loss')!;
+    // the losses compared are real numbers, not a dead filter's zeros
+    expect(loss.note).not.toMatch(/ours: 0\.00000 0\.00000/);
+    expect(r.rows.find((x) => x.kind === 'input-gradient')!.maxAbs).toBeLessThan(1e-3);
+  }, 300_000);
+
+  it("one kernel value changed in convscope's copy only: fails, naming that layer", async () => {
+    const ours = edited(read.weights, 'conv2d_1', 'kernel', (v) => (v[1234] += 0.05));
+    const r = await validateModel({ ...read, weights: ours }, config, { reference: 'tfjs-webgpu', steps: 0, referenceWeights: read.weights });
+    expect(r.passed).toBe(false);
+    expect(r.firstFailure).toBe('conv2d_1');
+    expect(r.rows.filter((x) => x.name === 'conv2d' || x.name === 'max_pooling2d').map((x) => x.status)).toEqual(['pass', 'pass']);
+  }, 300_000);
+});

@@ -41,10 +41,6 @@ async function loadValidator() {
 
 export async function validateCommand(modelPath: string, imagePath: string | undefined, f: ValidateFlags): Promise<CommandResult> {
   if (!REFERENCES.includes(f.reference)) throw new UsageError(`--reference must be one of ${REFERENCES.join(', ')}; got '${f.reference}'`);
-  if (f.reference === 'tfjs-webgpu') {
-    // tfjs-webgpu's synchronous read-back (dataSync) needs OffscreenCanvas, which Node lacks; the comparison reads synchronously
-    throw new UsageError("--reference tfjs-webgpu is not available yet: in Node, tfjs-webgpu reads values back synchronously only through OffscreenCanvas, which Node lacks; use tfjs-wasm (default) or tfjs-cpu");
-  }
   const steps = wholeNumber(f.steps, '--steps', 0, 10_000)!;
   const size = wholeNumber(f.size, '--size', 8, 1024);
   if (f.arch && !(BUILTIN_ARCHITECTURES as readonly string[]).includes(f.arch) && !f.arch.endsWith('.json')) {
