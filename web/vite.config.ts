@@ -5,6 +5,10 @@
  *   project) is a second page when it exists.
  * - pngjs (Node Buffers, zlib streams) is aliased to a stub: the page decodes PNG photos with
  *   the browser's own decoder and encodes PNG downloads with canvas.toBlob.
+ * - webgpu (Dawn for Node, which src/validate/reference.ts imports where there is no
+ *   navigator.gpu) is aliased to a stub that says the browser has no WebGPU.
+ * - The Validate tab's worker (src/validate_worker.ts, TF.js) is its own chunk; the
+ *   tfjs-backend-wasm .wasm files it imports with ?url are emitted as assets.
  * - The bundled demo files (assets/) are copied into dist/demo/ after the bundle is written.
  */
 import { defineConfig } from 'vite';
@@ -33,7 +37,7 @@ export default defineConfig({
   root: here,
   base: './',
   logLevel: 'warn',
-  resolve: { alias: { pngjs: path.join(here, 'src/shims/pngjs.ts') } },
+  resolve: { alias: { pngjs: path.join(here, 'src/shims/pngjs.ts'), webgpu: path.join(here, 'src/shims/webgpu.ts') } },
   worker: { format: 'es' },
   build: {
     outDir: path.join(here, 'dist'),

@@ -23,6 +23,13 @@
  *    which carries the sigmoid-free ReLU path only, so drift stays tiny; CLI rounds to 6
  *    digits): relative 1e-4.
  *  - per-channel gradients against the library in this process: relative 1e-4 + 1e-9.
+ *  - the Validate tab against `convscope validate --json` on the same file and photo: the
+ *    two runs compare different convscope engines (the page's WebGPU on SwiftShader, or its
+ *    cpu backend; the CLI's cpu backend) against tfjs-wasm in different hosts (Chromium,
+ *    Node), so their errors are not equal: the test asks for the same rows (kind, name,
+ *    shape), the same status of every row and the same verdict, and every error on both
+ *    sides within the row's own stated tolerance (validate's: activations 1e-4 relative,
+ *    gradients 1e-3, the map 1e-4 absolute).
  * Timeouts are hang guards (vitest.config.ts explains the project's long ones).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -43,6 +50,8 @@ const SHOTS = path.join(ROOT, 'test/.generated/web_app');
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 const GUARD = 900_000;
+const SQUEEZENET_WEIGHTS = path.join(ROOT, '../shared/fixtures/keras/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5');
+const VALIDATE_STEPS = 3;
 const FILTERS = '0-7';
 const STEPS = 5;
 
@@ -66,7 +75,7 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
   const pageErrors: string[] = [];
   const measured: string[] = [];
   // the CLI side starts at once and runs while the page is built and used
-  let cliResults: Promise<[Record<string, any>, Record<string, any>, Record<string, any>]> | undefined;
+  let cliResults: Promise<[Record<string, any>, Record<string, any>, Record<string, any>, Record<string, any>]> | undefined;
 
   afterAll(async () => {
     await browser?.close();
@@ -92,6 +101,7 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
         cli(['gradcam', MODEL, PHOTO, '--top', '2']),
         cli(['activations', MODEL, PHOTO, '--layers', 'conv2d_5']),
         cli(['filters', MODEL, '--layers', 'conv2d_4', '--filters', FILTERS, '--steps', String(STEPS)]),
+        cli(['validate', MODEL, PHOTO, '--backend', 'cpu', '--steps', String(VALIDATE_STEPS)]),
       ]);
       cliResults.catch(() => undefined);
       let t = performance.now();
@@ -124,6 +134,12 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
       const cells = await page.$$eval('#predictions td.p', (tds) => tds.map((td) => td.textContent));
       expect(cells).toEqual(want.map((p) => p.probability.toFixed(4)));
       expect(await page.textContent('#summary')).toContain('Total params: 187,649');
+      // the Benchmark tab is its own page, and it links back here
+      const bench = await browser.newPage();
+      await bench.goto(new URL((await page.getAttribute('#bench-link', 'href'))!, url).href, { waitUntil: 'load', timeout: GUARD });
+      await Promise.all([bench.waitForURL(/\/index\.html$/, { timeout: GUARD }), bench.click('#app-link')]);
+      expect(await bench.locator('#bench-link').count()).toBe(1);
+      await bench.close();
       expect(pageErrors).toEqual([]);
     },
     GUARD,
@@ -202,6 +218,95 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
       await page.selectOption('#g-cmap', 'viridis');
       await page.selectOption('#g-cmap', 'jet');
       await shot('gradcam.png');
+    },
+    GUARD,
+  );
+
+  it(
+    'Validate: the same rows, statuses and verdict as `convscope validate --json`, every error within its tolerance; JSON download; cancel',
+    async () => {
+      await page.click('button.tab[data-tab="validate"]');
+      await page.selectOption('#v-input', 'photo');
+      await page.fill('#v-steps', String(VALIDATE_STEPS));
+      expect(await page.inputValue('#v-reference')).toBe('tfjs-wasm');
+      const t = performance.now();
+      await page.click('#v-run');
+      await page.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(document.getElementById('v-verdict')!.dataset.state ?? ''), undefined, { timeout: GUARD });
+      measured.push(`Validate tab (cats vs dogs, the photo, ${VALIDATE_STEPS} ascent steps, tfjs-wasm) ${Math.round(performance.now() - t)} ms`);
+      expect(await errorText()).toBe('');
+      expect(await page.getAttribute('#v-verdict', 'data-state')).toBe('done');
+      const [, , , v] = await cliResults!;
+      type Row = { kind: string; name: string; shape?: number[]; status: string; measure: string; tolerance: number; maxAbs?: number; maxRel?: number; identical?: number };
+      const rows = JSON.parse((await page.getAttribute('#v-rows', 'data-rows'))!) as Row[];
+      const want = v.rows as Row[];
+      expect(v.passed).toBe(true);
+      expect(await page.getAttribute('#v-verdict', 'data-passed')).toBe(String(v.passed));
+      expect(await page.getAttribute('#v-verdict', 'data-complete')).toBe(String(v.complete));
+      expect(await page.textContent('#v-verdict')).toBe(`PASS: ${want.length} rows within tolerance`);
+      expect(rows.map((r) => [r.kind, r.name, r.shape?.join('x'), r.status])).toEqual(want.map((r) => [r.kind, r.name, r.shape?.join('x'), r.status]));
+      expect(await page.locator('#v-rows tbody tr').count()).toBe(want.length);
+      const figure = (r: Row) => (r.measure === 'rel' ? r.maxRel! : r.measure === 'abs' ? r.maxAbs! : r.identical!);
+      const within = (r: Row) => (r.measure === 'identical' ? figure(r) >= r.tolerance : figure(r) <= r.tolerance);
+      let worst = '';
+      rows.forEach((r, i) => {
+        expect(r.tolerance, r.name).toBe(want[i].tolerance);
+        expect(within(r), `page: ${r.name} ${figure(r)} vs ${r.tolerance}`).toBe(true);
+        expect(within(want[i]), `cli: ${r.name} ${figure(want[i])} vs ${r.tolerance}`).toBe(true);
+        if (r.kind === 'layer' && (!worst || figure(r) > Number(worst.split(' ')[0]))) worst = `${figure(r).toExponential(2)} (${r.name}; cli ${figure(want[i]).toExponential(2)})`;
+      });
+      measured.push(`Validate: ${rows.length} rows as the CLI's, largest layer max rel in the page ${worst}, engine: ${await page.textContent('#v-status')}`);
+      // the downloaded JSON is the CLI's document: the same fields
+      const [dl] = await Promise.all([page.waitForEvent('download', { timeout: GUARD }), page.click('#v-download')]);
+      const j = JSON.parse(fs.readFileSync((await dl.path())!, 'utf8'));
+      expect(dl.suggestedFilename()).toBe('validate_sequential.json');
+      expect(j.command).toBe('validate');
+      expect(j.reference).toBe('tfjs-wasm');
+      expect(j.input).toBe(path.basename(PHOTO));
+      expect(j.model).toEqual({ ...v.model, file: path.basename(MODEL) });
+      expect(j.rows).toEqual(rows);
+      expect(j.exitCode).toBe(v.exitCode);
+      expect(Object.keys(j).filter((k) => !(k in v)).sort()).toEqual(j.engineNote ? ['engineNote'] : []);
+      // a long run, cancelled once it is under way: the tab says so and can run again
+      await page.fill('#v-steps', '5000');
+      await page.click('#v-run');
+      await page.waitForFunction(() => Number((document.getElementById('v-progress') as HTMLProgressElement).value) >= 2, undefined, { timeout: GUARD });
+      await page.click('#v-cancel');
+      expect(await page.getAttribute('#v-verdict', 'data-state')).toBe('cancelled');
+      expect(await page.textContent('#v-status')).toBe('cancelled');
+      expect(await page.locator('#v-rows tbody tr').count()).toBe(0);
+      expect(await page.isEnabled('#v-run')).toBe(true);
+      expect(await errorText()).toBe('');
+      expect(pageErrors).toEqual([]);
+    },
+    GUARD,
+  );
+
+  it(
+    'a weights-only file (no model config) through the file input: the architecture picker with the CLI\'s --arch names, a wrong choice says so, the right one loads',
+    async () => {
+      const { BUILTIN_ARCHITECTURES } = await import('../../src/models/load_model.ts');
+      await finished(() => page.setInputFiles('#model-file', SQUEEZENET_WEIGHTS));
+      expect(await errorText()).toBe('');
+      expect(await page.isVisible('#arch-box')).toBe(true);
+      expect(await page.textContent('#arch-message')).toMatch(/squeezenet_weights_tf_dim_ordering_tf_kernels_notop\.h5 holds weights only: it has no model config/);
+      const values = await page.$$eval('#arch option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+      expect(values).toEqual(['', ...BUILTIN_ARCHITECTURES, 'json']);
+      // the model loaded before stays loaded meanwhile
+      expect(await page.getAttribute('#model-status', 'data-model')).toBe('sequential');
+      await finished(() => page.selectOption('#arch', 'vgg16'));
+      expect(await errorText()).toMatch(/squeezenet_weights_tf_dim_ordering_tf_kernels_notop\.h5: layer 'block1_conv1' \(Conv2D\) needs weights/);
+      expect(await page.isVisible('#arch-box')).toBe(true);
+      await finished(() => page.selectOption('#arch', 'squeezenet-notop'));
+      expect(await errorText()).toBe('');
+      expect(await page.isVisible('#arch-box')).toBe(false);
+      expect(await page.getAttribute('#model-status', 'data-model')).toBe('squeezenet');
+      expect(await page.textContent('#model-status')).toMatch(/input anyxanyx3, 62 layers/);
+      expect(await page.textContent('#predictions')).toMatch(/this model has no classifier/);
+      // back to the cats-vs-dogs convnet for the tests after this one
+      await finished(() => page.setInputFiles('#model-file', MODEL));
+      expect(await errorText()).toBe('');
+      expect(await page.getAttribute('#model-status', 'data-model')).toBe('sequential');
+      expect(pageErrors).toEqual([]);
     },
     GUARD,
   );

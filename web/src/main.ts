@@ -5,7 +5,7 @@
  * #act-grid[data-stats], #g-overlay[data-argmax][data-values], #f-grid[data-losses],
  * #live-bytes[data-live-bytes], #error[data-file].
  */
-import type { FileBytes, LayerRow, Memory, ModelInfo, PredictionRow, Reply, Request, StepEvent } from './protocol.ts';
+import type { FileBytes, LayerRow, Memory, ModelInfo, NeedsArch, PredictionRow, Reply, Request, StepEvent, ValidateEvent, ValidateRequest, ValidationInput } from './protocol.ts';
 import { applyColormap, getColormap, VIRIDIS, type Colormap } from '../../src/viz/colormap.ts';
 import { heatmapToUint8, postprocessChannel, renderActivationChannel } from '../../src/viz/grid.ts';
 import { resizeBilinear } from '../../src/viz/resize.ts';
@@ -29,10 +29,19 @@ let nextId = 1;
 const pending = new Map<number, { resolve: (r: Reply) => void; onStep?: (e: StepEvent) => void }>();
 let busy = false;
 
+/**
+ * Resolves when the worker's module has run and listens: a message posted before that may be
+ * lost (its imports finish loading WebAssembly with a top-level await), so requests wait.
+ */
+let workerUp: Promise<void>;
+
 function startWorker() {
   worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-  worker.onmessage = (e: MessageEvent<Reply | StepEvent>) => {
+  let up: () => void;
+  workerUp = new Promise<void>((r) => (up = r));
+  worker.onmessage = (e: MessageEvent<Reply | StepEvent | { listening: true }>) => {
     const m = e.data;
+    if ('listening' in m) return up();
     const p = pending.get(m.id);
     if (!p) return;
     if ('event' in m) {
@@ -51,7 +60,7 @@ function call<T>(req: Request, transfer: Transferable[] = [], onStep?: (e: StepE
   const id = nextId++;
   return new Promise<Reply>((resolve) => {
     pending.set(id, { resolve, onStep });
-    worker.postMessage({ id, req }, transfer);
+    void workerUp.then(() => worker.postMessage({ id, req }, transfer));
   }).then((r) => {
     if (!r.ok) {
       if (r.deviceLost) {
@@ -133,6 +142,36 @@ let predictions: PredictionRow[] = [];
 
 const readFile = async (f: File): Promise<FileBytes> => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) });
 
+/** The built-in architectures in words (the names are the CLI's --arch values). */
+const ARCH_WORDS: Record<string, string> = {
+  vgg16: 'VGG16 with its ImageNet classifier (224x224)',
+  'vgg16-notop': 'VGG16 convolutional base, no top (include_top=False)',
+  'squeezenet-notop': 'SqueezeNet v1.1 convolutional base, no top',
+};
+
+function showModel(m: ModelInfo) {
+  info = m;
+  $('arch-box').hidden = true;
+  $('model-status').textContent = `${m.file}: ${m.name}, input ${m.inputShape.map((d) => d ?? 'any').join('x')}, ${m.layers.length} layers`;
+  $('model-status').dataset.model = m.name;
+  $('summary').textContent = m.summary;
+  $('preprocess-now').textContent = `in use: ${m.preprocess}`;
+  fillLayerPickers();
+  clearValidation();
+}
+
+/** A weights-only file: the architecture picker instead of an error. */
+function askArch(n: NeedsArch['needsArch']) {
+  const box = $('arch-box');
+  box.hidden = false;
+  box.dataset.file = n.file;
+  $('arch-message').textContent = n.message;
+  const s = $<HTMLSelectElement>('arch');
+  s.replaceChildren(option('', 'choose the architecture...'), ...n.architectures.map((a) => option(a, `${a}: ${ARCH_WORDS[a] ?? a}`)), option('json', 'a Keras JSON config file (model.to_json())...'));
+  $('arch-json').hidden = true;
+  $('model-status').textContent = info ? `${n.file}: waiting for its architecture (${info.file} is still loaded)` : `${n.file}: waiting for its architecture`;
+}
+
 async function openModelFiles(files: FileBytes[], extra: { arch?: string; binaryNames?: [string, string]; labels?: FileBytes } = {}) {
   const name = files.find((f) => /\.(json|h5|hdf5|keras)$/i.test(f.name))?.name ?? files[0]?.name;
   await action(
@@ -140,13 +179,9 @@ async function openModelFiles(files: FileBytes[], extra: { arch?: string; binary
     async () => {
       $('model-status').textContent = `reading ${name}...`;
       try {
-        const m = await call<ModelInfo>({ op: 'openModel', files, ...extra }, files.map((f) => f.bytes.buffer));
-        info = m;
-        $('model-status').textContent = `${m.file}: ${m.name}, input ${m.inputShape.map((d) => d ?? 'any').join('x')}, ${m.layers.length} layers`;
-        $('model-status').dataset.model = m.name;
-        $('summary').textContent = m.summary;
-        $('preprocess-now').textContent = `in use: ${m.preprocess}`;
-        fillLayerPickers();
+        const m = await call<ModelInfo | NeedsArch>({ op: 'openModel', files, ...extra }, files.map((f) => f.bytes.buffer));
+        if ('needsArch' in m) return askArch(m.needsArch);
+        showModel(m);
         await refresh();
       } catch (e) {
         $('model-status').textContent = info ? `${info.file}: ${info.name} (still loaded)` : 'no model yet';
@@ -154,6 +189,27 @@ async function openModelFiles(files: FileBytes[], extra: { arch?: string; binary
       }
     },
     name,
+  );
+}
+
+/** The weights-only file the worker kept, with the architecture chosen in the picker. */
+async function openWithArch(arch: string) {
+  const file = $('arch-box').dataset.file;
+  await action(
+    'model',
+    async () => {
+      $('model-status').textContent = `reading ${file} as ${arch.startsWith('{') ? 'the given Keras config' : arch}...`;
+      try {
+        const m = await call<ModelInfo | NeedsArch>({ op: 'chooseArch', arch });
+        if ('needsArch' in m) return askArch(m.needsArch);
+        showModel(m);
+        await refresh();
+      } catch (e) {
+        $('model-status').textContent = `${file}: waiting for its architecture${info ? ` (${info.file} is still loaded)` : ''}`;
+        throw e;
+      }
+    },
+    file,
   );
 }
 
@@ -581,6 +637,149 @@ function drawGradCam() {
 }
 
 // ---------------------------------------------------------------------------
+// validate: the model's numbers against TensorFlow.js (validate_worker.ts)
+
+let vworker: Worker | undefined;
+let vjson: Record<string, unknown> | undefined;
+
+interface VRow {
+  kind: string;
+  name: string;
+  className?: string;
+  shape?: number[];
+  maxAbs?: number | string;
+  maxRel?: number | string;
+  identical?: number;
+  measure: 'rel' | 'abs' | 'identical';
+  tolerance: number;
+  status: 'pass' | 'fail' | 'unsupported';
+  note?: string;
+}
+
+function clearValidation() {
+  $('v-rows').querySelector('tbody')!.replaceChildren();
+  delete $('v-rows').dataset.rows;
+  const v = $('v-verdict');
+  v.textContent = '';
+  v.className = '';
+  for (const k of ['passed', 'complete', 'firstFailure', 'model']) delete v.dataset[k];
+  $('v-notes').textContent = '';
+  $<HTMLButtonElement>('v-download').disabled = true;
+  vjson = undefined;
+}
+
+function validationDone(state: 'done' | 'cancelled' | 'failed') {
+  $('v-verdict').dataset.state = state;
+  $<HTMLButtonElement>('v-run').disabled = false;
+  $<HTMLButtonElement>('v-cancel').disabled = true;
+  $('v-progress').hidden = true;
+}
+
+async function runValidate() {
+  if (!info) return showError('open a model first');
+  const withPhoto = $<HTMLSelectElement>('v-input').value === 'photo';
+  if (withPhoto && !photo) return showError('open a photo first, or choose the seeded random input');
+  const steps = Number($<HTMLInputElement>('v-steps').value);
+  const seed = Number($<HTMLInputElement>('v-seed').value);
+  if (!(Number.isInteger(steps) && steps >= 0 && steps <= 10_000)) return showError('validate: ascent steps must be a whole number from 0 to 10000');
+  if (!Number.isInteger(seed)) return showError('validate: the seed must be a whole number');
+  const got = await action('validate-input', () => call<ValidationInput>({ op: 'validationInput', withPhoto }));
+  if (!got) return;
+  clearValidation();
+  const engine = $<HTMLSelectElement>('v-engine').value === 'cpu' ? 'cpu' : got.engine;
+  const req: ValidateRequest = { ...got, reference: $<HTMLSelectElement>('v-reference').value as ValidateRequest['reference'], engine, steps, seed };
+  const modelName = info.name;
+  $('v-verdict').dataset.state = 'running';
+  $<HTMLButtonElement>('v-run').disabled = true;
+  $<HTMLButtonElement>('v-cancel').disabled = false;
+  const bar = $<HTMLProgressElement>('v-progress');
+  bar.hidden = false;
+  bar.removeAttribute('value');
+  $('v-status').textContent = `starting TensorFlow.js (${req.reference})...`;
+  const t0 = performance.now();
+  let listening: () => void = () => undefined;
+  const up = new Promise<void>((r) => (listening = r));
+  if (!vworker) vworker = new Worker(new URL('./validate_worker.ts', import.meta.url), { type: 'module' });
+  else listening();
+  const w = vworker;
+  w.onmessage = (e: MessageEvent<ValidateEvent>) => {
+    const m = e.data;
+    if (m.event === 'listening') return listening();
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    if (m.event === 'progress') {
+      bar.max = m.total;
+      bar.value = m.done;
+      $('v-status').textContent = `${m.phase}: model pass ${m.done} of about ${m.total} (${secs} s)`;
+    } else if (m.event === 'done') {
+      vjson = m.json;
+      showValidation(m.json, m.text, modelName);
+      $('v-status').textContent = `done in ${secs} s: ${String(m.json.model && (m.json.model as { name: string }).name)} on convscope ${m.engine}, TF.js ${req.reference}`;
+      validationDone('done');
+    } else {
+      $('v-status').textContent = `failed after ${secs} s`;
+      showError(`validate: ${m.message}`, req.main);
+      validationDone('failed');
+    }
+  };
+  w.onerror = (e) => {
+    $('v-status').textContent = 'the validation worker stopped';
+    showError(`validate: the worker stopped: ${e.message}`, req.main);
+    vworker = undefined;
+    validationDone('failed');
+  };
+  await up;
+  w.postMessage(req, [...req.files.map((f) => f.bytes.buffer), ...(req.input ? [req.input.buffer] : [])]);
+}
+
+/** Ends the validation worker (and all TF.js and convscope memory it held); the next run starts a new one. */
+function cancelValidate() {
+  if (!vworker) return;
+  vworker.terminate();
+  vworker = undefined;
+  $('v-status').textContent = 'cancelled';
+  validationDone('cancelled');
+}
+
+const fmtErr = (v: number | string | undefined) => (v === undefined ? '-' : typeof v === 'string' ? v : v.toExponential(2));
+
+function showValidation(j: Record<string, unknown>, text: string[], modelName: string) {
+  const rows = j.rows as VRow[];
+  const body = $('v-rows').querySelector('tbody')!;
+  body.replaceChildren(
+    ...rows.map((r) => {
+      const tr = document.createElement('tr');
+      tr.className = r.status;
+      const tol = r.measure === 'identical' ? `identical ${r.identical === undefined ? '-' : (r.identical * 100).toFixed(2) + '%'} >= ${r.tolerance * 100}%` : `${r.measure} <= ${r.tolerance}`;
+      const cells = [r.status.toUpperCase(), r.kind, `${r.name}${r.className ? ` (${r.className})` : ''}`, r.shape ? `[${r.shape.join(',')}]` : '', fmtErr(r.maxAbs), fmtErr(r.maxRel), tol, r.note ?? ''];
+      tr.innerHTML = cells.map((c, i) => `<td${i === 4 || i === 5 ? ' class="num"' : ''}>${esc(c)}</td>`).join('');
+      return tr;
+    }),
+  );
+  $('v-rows').dataset.rows = JSON.stringify(rows);
+  const v = $('v-verdict');
+  v.dataset.passed = String(j.passed);
+  v.dataset.complete = String(j.complete);
+  v.dataset.model = modelName;
+  if (j.firstFailure) v.dataset.firstFailure = String(j.firstFailure);
+  v.className = j.passed ? (j.complete ? 'pass' : 'incomplete') : 'fail';
+  v.textContent = text[text.length - 1];
+  // the report's header and notes, as the CLI prints them (the rows are the table)
+  const notes = [...text.slice(0, 2), ...text.slice(3 + rows.length, -1)];
+  if (j.engineNote) notes.push(String(j.engineNote));
+  $('v-notes').textContent = notes.join('\n');
+  $<HTMLButtonElement>('v-download').disabled = false;
+}
+
+function downloadValidation() {
+  if (!vjson) return;
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([JSON.stringify(vjson, null, 2) + '\n'], { type: 'application/json' }));
+  a.download = `validate_${safe(String((vjson.model as { name?: string })?.name ?? 'model'))}.json`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+}
+
+// ---------------------------------------------------------------------------
 // wiring
 
 function dropzone(id: string, onFiles: (files: File[]) => void) {
@@ -663,7 +862,7 @@ function wire() {
   document.querySelectorAll<HTMLButtonElement>('button.tab').forEach((t) => {
     t.onclick = () => {
       document.querySelectorAll('.tab').forEach((x) => x.classList.toggle('active', x === t));
-      for (const p of ['activations', 'filters', 'gradcam']) $(`panel-${p}`).hidden = p !== t.dataset.tab;
+      for (const p of ['activations', 'filters', 'gradcam', 'validate']) $(`panel-${p}`).hidden = p !== t.dataset.tab;
     };
   });
   $('act-run').onclick = () => void runActivations();
@@ -687,6 +886,20 @@ function wire() {
   $('f-cancel').onclick = () => worker.postMessage({ control: 'cancel' });
   $('f-download').onclick = () => download($<HTMLCanvasElement>('f-grid'), `filters_${safe($('f-grid').dataset.layer ?? 'layer')}.png`);
   $('g-run').onclick = () => void runGradCam();
+  $('v-run').onclick = () => void runValidate();
+  $('v-cancel').onclick = () => cancelValidate();
+  $('v-download').onclick = () => downloadValidation();
+  $<HTMLSelectElement>('arch').onchange = () => {
+    const v = $<HTMLSelectElement>('arch').value;
+    $('arch-json').hidden = v !== 'json';
+    if (v && v !== 'json') void openWithArch(v);
+  };
+  $<HTMLInputElement>('arch-file').onchange = async (e) => {
+    const t = e.target as HTMLInputElement;
+    const f = t.files?.[0];
+    t.value = '';
+    if (f) await openWithArch(await f.text());
+  };
   $('g-search').oninput = () => fillClassPickers(true);
   $('g-opacity').oninput = () => drawGradCam();
   $('g-cmap').onchange = () => drawGradCam();
@@ -705,6 +918,7 @@ async function start() {
     const el = $('backend');
     el.dataset.backend = r.backend;
     el.textContent = `engine: ${r.backend} (${r.adapter})`;
+    $<HTMLSelectElement>('v-engine').options[0].textContent = `the page's (${r.backend})`;
     if (r.fallback) {
       showNotice(
         `WebGPU is not available here (${r.fallback}). It is in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, ` +

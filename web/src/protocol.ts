@@ -8,6 +8,10 @@ export interface FileBytes {
 export type Request =
   | { op: 'init'; backend?: 'webgpu' | 'cpu' }
   | { op: 'openModel'; files: FileBytes[]; arch?: string; labels?: FileBytes; binaryNames?: [string, string] }
+  /** The weights-only file the last openModel kept (it answered needsArch), with its architecture now. */
+  | { op: 'chooseArch'; arch: string }
+  /** What the Validate tab's worker needs: copies of the model's files, and the input tensor as made from the photo. */
+  | { op: 'validationInput'; withPhoto: boolean }
   | { op: 'openImage'; file: FileBytes; rgba?: { width: number; height: number; data: Uint8Array } }
   | { op: 'predict' }
   | { op: 'activations'; layer: string; gradClass?: number; score?: 'prob' | 'logit' }
@@ -46,6 +50,48 @@ export interface ModelInfo {
   defaultCamLayer?: string;
   defaultActLayer?: string;
 }
+
+/** openModel's answer for a file with weights but no architecture (no model config). */
+export interface NeedsArch {
+  needsArch: {
+    file: string;
+    /** The built-in architectures (the names the CLI's --arch takes). */
+    architectures: string[];
+    message: string;
+  };
+}
+
+export interface ValidationInput {
+  files: FileBytes[];
+  main: string;
+  arch?: string;
+  input?: Float32Array;
+  inputShape?: number[];
+  inputName?: string;
+  engine: 'webgpu' | 'cpu';
+}
+
+/** To the Validate tab's worker (validate_worker.ts). */
+export interface ValidateRequest {
+  files: FileBytes[];
+  main: string;
+  arch?: string;
+  /** NHWC batch 1 as the model takes it; none: validate's seeded random input. */
+  input?: Float32Array;
+  inputShape?: number[];
+  inputName?: string;
+  reference: 'tfjs-wasm' | 'tfjs-webgpu' | 'tfjs-cpu';
+  engine: 'webgpu' | 'cpu';
+  steps: number;
+  seed: number;
+}
+
+export type ValidateEvent =
+  | { event: 'progress'; done: number; total: number; phase: string }
+  | { event: 'done'; json: Record<string, unknown>; text: string[]; engine: string; engineNote?: string }
+  | { event: 'error'; message: string }
+  /** The worker's module has run and it listens (sent once, first). */
+  | { event: 'listening' };
 
 export interface PredictionRow {
   index: number;

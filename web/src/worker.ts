@@ -11,8 +11,8 @@
  */
 import * as cs from '../../src/index.ts';
 import { engine, memory } from '../../src/engine/engine.ts';
-import { loadModel } from '../../src/models/load_model.ts';
-import type { Model } from '../../src/models/model.ts';
+import { BUILTIN_ARCHITECTURES, readModelFile } from '../../src/models/load_model.ts';
+import { Model } from '../../src/models/model.ts';
 import { decodeImage, detectImageFormat } from '../../src/viz/image_decode.ts';
 import type { ImageU8 } from '../../src/viz/image.ts';
 import { toGrayU8 } from '../../src/viz/image.ts';
@@ -25,7 +25,7 @@ import { gradCam } from '../../src/viz/gradcam.ts';
 import { filterStep, initialImages } from '../../src/viz/filters.ts';
 import { deprocessImage, patternGrid } from '../../src/viz/grid.ts';
 import { formatShape } from '../../src/models/keras/summary_shapes.ts';
-import type { Control, FileBytes, ModelInfo, Reply, Request, StepEvent } from './protocol.ts';
+import type { Control, FileBytes, ModelInfo, NeedsArch, Reply, Request, StepEvent, ValidationInput } from './protocol.ts';
 
 const post = (m: Reply | StepEvent, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 
@@ -33,6 +33,8 @@ let backendName: 'webgpu' | 'cpu' = 'webgpu';
 let backendInfo = '';
 /** What was opened, kept so that a lost device can rebuild the model and the input. */
 let modelRequest: Extract<Request, { op: 'openModel' }> | undefined;
+/** A weights-only file that was opened without an architecture: kept until one is chosen. */
+let pendingWeights: Extract<Request, { op: 'openModel' }> | undefined;
 let model: Model | undefined;
 let names: ClassNames | undefined;
 let image: { name: string; rgb: ImageU8 } | undefined;
@@ -105,12 +107,48 @@ function mainFile(files: FileBytes[]): FileBytes {
   return bin[0];
 }
 
-async function openModel(req: Extract<Request, { op: 'openModel' }>): Promise<ModelInfo> {
-  const modelFiles = req.files.filter((f) => !/\.txt$/i.test(f.name));
+/** A Keras JSON config (a model's architecture without weights), not a TF.js model.json. */
+function isKerasConfig(f: FileBytes): boolean {
+  try {
+    const j = JSON.parse(new TextDecoder().decode(f.bytes)) as Record<string, unknown>;
+    return typeof j.class_name === 'string' && !('modelTopology' in j);
+  } catch {
+    return false;
+  }
+}
+
+async function openModel(req: Extract<Request, { op: 'openModel' }>): Promise<ModelInfo | NeedsArch> {
+  let modelFiles = req.files.filter((f) => !/\.txt$/i.test(f.name));
   const labelsFile = req.labels ?? req.files.find((f) => /\.txt$/i.test(f.name));
+  let arch = req.arch;
+  // weights (.h5) dropped together with their Keras JSON config: the config is the architecture (the CLI's --arch config.json)
+  const h5 = modelFiles.filter((f) => /\.(h5|hdf5)$/i.test(f.name));
+  const configs = modelFiles.filter((f) => /\.json$/i.test(f.name) && isKerasConfig(f));
+  if (arch === undefined && h5.length === 1 && configs.length === 1) {
+    arch = new TextDecoder().decode(configs[0].bytes);
+    modelFiles = h5;
+    req = { ...req, files: [...h5, ...(labelsFile ? [labelsFile] : [])], arch };
+  }
   const main = mainFile(modelFiles);
   const source = modelFiles.length === 1 ? main.bytes : { main: main.name, files: new Map(modelFiles.map((f) => [f.name, f.bytes])) };
-  const next = await loadModel(source, { fileName: main.name, arch: req.arch });
+  let read;
+  try {
+    read = await readModelFile(source, { fileName: main.name, arch });
+  } catch (e) {
+    if (arch === undefined && /weights-only file/.test((e as Error).message)) {
+      // weights without their architecture: the page asks which one (as the CLI's --arch)
+      pendingWeights = req;
+      return {
+        needsArch: {
+          file: main.name,
+          architectures: [...BUILTIN_ARCHITECTURES],
+          message: `${main.name} holds weights only: it has no model config saying which layers they belong to. Choose the architecture it was saved from (the names the CLI's --arch takes), or give its Keras JSON config file.`,
+        },
+      };
+    }
+    throw e;
+  }
+  const next = new Model(read.spec, read.weights);
   let nextNames: ClassNames | undefined;
   try {
     const out = next.storedShape(next.spec.outputs[0]);
@@ -131,6 +169,7 @@ async function openModel(req: Extract<Request, { op: 'openModel' }>): Promise<Mo
   model = next;
   names = nextNames;
   modelRequest = req;
+  pendingWeights = undefined;
   if (image) makeInput();
   return modelInfo(main.name);
 }
@@ -318,12 +357,27 @@ async function filters(id: number, req: Extract<Request, { op: 'filters' }>) {
   }
 }
 
+/** Copies of what `convscope validate MODEL [IMAGE]` reads: the model's files and the input tensor made from the photo. */
+async function validationInput(withPhoto: boolean): Promise<ValidationInput> {
+  if (!model || !modelRequest) throw new Error('open a model first');
+  if (withPhoto && !input) throw new Error('open a photo first, or choose the seeded random input');
+  const files = modelRequest.files.filter((f) => !/\.txt$/i.test(f.name)).map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
+  const main = mainFile(files).name;
+  const x = withPhoto ? Float32Array.from(await input!.data()) : undefined;
+  return { files, main, arch: modelRequest.arch, input: x, inputShape: withPhoto ? input!.shape.slice(1) : undefined, inputName: withPhoto ? image?.name : undefined, engine: backendName };
+}
+
 async function handle(id: number, req: Request): Promise<unknown> {
   switch (req.op) {
     case 'init':
       return init(req.backend);
     case 'openModel':
       return openModel(req);
+    case 'chooseArch':
+      if (!pendingWeights) throw new Error('no weights-only file is waiting for its architecture; open the file again');
+      return openModel({ ...pendingWeights, arch: req.arch });
+    case 'validationInput':
+      return validationInput(req.withPhoto);
     case 'openImage':
       return openImage(req);
     case 'predict':
@@ -381,3 +435,5 @@ self.onmessage = async (e: MessageEvent<{ id: number; req: Request } | Control>)
     post({ id, ok: false, error: message, deviceLost: lost, memory: mem() });
   }
 };
+// the page waits for this before its first request (see main.ts, startWorker)
+post({ listening: true } as unknown as Reply);
