@@ -2,7 +2,8 @@
  * The committed screenshots (docs/screenshots/): `npx tsx web/screenshots.ts`. Builds the page,
  * serves it on 127.0.0.1 and uses it as a person would, with the bundled demos, in headless
  * Chromium (WebGPU on SwiftShader): the cats-vs-dogs convnet on the dog photo (activations
- * with the gradient toggle), SqueezeNet filter patterns (64x64, 40 steps), and Tiny Darknet's
+ * with the gradient toggle, then the Validate tab against TF.js's wasm backend with the CLI's
+ * default 40 ascent steps), SqueezeNet filter patterns (64x64, 40 steps), and Tiny Darknet's
  * Grad-CAM on the elephant photo.
  */
 import { chromium, type Page } from 'playwright-core';
@@ -42,6 +43,13 @@ try {
   await page.locator('#act-zoom-canvas').hover({ position: { x: 100, y: 120 } });
   await shot('activations.png');
   log('activations');
+
+  await page.click('button.tab[data-tab="validate"]');
+  await page.click('#v-run');
+  await page.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(document.getElementById('v-verdict')!.dataset.state ?? ''), undefined, { timeout: T });
+  if ((await page.getAttribute('#v-verdict', 'data-state')) !== 'done') throw new Error(`validate: ${await page.textContent('#error')}`);
+  await shot('validate.png');
+  log('validate');
 
   await act(page, () => page.click('button[data-demo="squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5"]'));
   await page.click('button.tab[data-tab="filters"]');

@@ -3,8 +3,9 @@
  *
  * - root is web/; index.html is the app, bench.html (the Benchmark tab, another part of the
  *   project) is a second page when it exists.
- * - pngjs (Node Buffers, zlib streams) is aliased to a stub: the page decodes PNG photos with
- *   the browser's own decoder and encodes PNG downloads with canvas.toBlob.
+ * - Photos are decoded by the library (src/viz/image_decode.ts: fast-png, and libjpeg-turbo's
+ *   decoder in WebAssembly, whose mozjpeg_dec.wasm the bundle ships through the package's own
+ *   new URL(..., import.meta.url)); PNG downloads are encoded with canvas.toBlob.
  * - webgpu (Dawn for Node, which src/validate/reference.ts imports where there is no
  *   navigator.gpu) is aliased to a stub that says the browser has no WebGPU.
  * - The Validate tab's worker (src/validate_worker.ts, TF.js) is its own chunk; the
@@ -37,7 +38,7 @@ export default defineConfig({
   root: here,
   base: './',
   logLevel: 'warn',
-  resolve: { alias: { pngjs: path.join(here, 'src/shims/pngjs.ts'), webgpu: path.join(here, 'src/shims/webgpu.ts') } },
+  resolve: { alias: { webgpu: path.join(here, 'src/shims/webgpu.ts') } },
   worker: { format: 'es' },
   build: {
     outDir: path.join(here, 'dist'),

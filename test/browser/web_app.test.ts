@@ -23,6 +23,11 @@
  *    which carries the sigmoid-free ReLU path only, so drift stays tiny; CLI rounds to 6
  *    digits): relative 1e-4.
  *  - per-channel gradients against the library in this process: relative 1e-4 + 1e-9.
+ *  - the elephant JPEG (photos are decoded in the page's worker by the library's decodeImage,
+ *    libjpeg-turbo in WebAssembly, as the CLI decodes them; no canvas decode): the decoded
+ *    pixels read back from the page's photo canvas equal decodeImage's in this process
+ *    exactly, and Tiny Darknet's top-5 on it are the CLI's (same classes and 4-decimal text;
+ *    |page - cli| <= 1e-5 as for the predictions above: SwiftShader vs lavapipe softmax).
  *  - the Validate tab against `convscope validate --json` on the same file and photo: the
  *    two runs compare different convscope engines (the page's WebGPU on SwiftShader, or its
  *    cpu backend; the CLI's cpu backend) against tfjs-wasm in different hosts (Chromium,
@@ -50,6 +55,8 @@ const SHOTS = path.join(ROOT, 'test/.generated/web_app');
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 const GUARD = 900_000;
+const ELEPHANT = path.join(ROOT, 'assets/creative_commons_elephant.jpg');
+const TINY_DARKNET = path.join(ROOT, 'assets/tiny_darknet/model.json');
 const SQUEEZENET_WEIGHTS = path.join(ROOT, '../shared/fixtures/keras/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5');
 const VALIDATE_STEPS = 3;
 const FILTERS = '0-7';
@@ -75,7 +82,7 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
   const pageErrors: string[] = [];
   const measured: string[] = [];
   // the CLI side starts at once and runs while the page is built and used
-  let cliResults: Promise<[Record<string, any>, Record<string, any>, Record<string, any>, Record<string, any>]> | undefined;
+  let cliResults: Promise<[Record<string, any>, Record<string, any>, Record<string, any>, Record<string, any>, Record<string, any>]> | undefined;
 
   afterAll(async () => {
     await browser?.close();
@@ -102,6 +109,7 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
         cli(['activations', MODEL, PHOTO, '--layers', 'conv2d_5']),
         cli(['filters', MODEL, '--layers', 'conv2d_4', '--filters', FILTERS, '--steps', String(STEPS)]),
         cli(['validate', MODEL, PHOTO, '--backend', 'cpu', '--steps', String(VALIDATE_STEPS)]),
+        cli(['predict', TINY_DARKNET, ELEPHANT, '--top', '5']),
       ]);
       cliResults.catch(() => undefined);
       let t = performance.now();
@@ -399,7 +407,7 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
         ['not_a_model.h5', 'hello, this is text', '#model-file', /not_a_model\.h5.*not a model file/],
         ['not_a_zip.keras', new Uint8Array([0x50, 0x4b, 0x03, 0x04, 1, 2, 3, 4, 5, 6, 7, 8]), '#model-file', /not_a_zip\.keras/],
         ['broken.jpg', new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3]), '#image-file', /broken\.jpg/],
-        ['noise.png', new Uint8Array(64).fill(7), '#image-file', /noise\.png: cannot be read as an image/],
+        ['noise.png', new Uint8Array(64).fill(7), '#image-file', /noise\.png: not a PNG or JPEG file/],
       ];
       // a real Keras 2 file of a layer class convscope does not run (as keras_errors.test.ts writes it)
       const { writeKerasH5 } = await import('../../src/models/keras/fixture_writer.ts');
@@ -526,6 +534,48 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
       // exact: every tensor a technique makes is disposed when it finishes, so any
       // difference is a leak (a kept tensor of this model is at least 4 bytes)
       expect(seen.every((b) => b === idle), seen.join(',')).toBe(true);
+      expect(pageErrors).toEqual([]);
+    },
+    GUARD,
+  );
+  it(
+    "photos decode as the CLI decodes them: the cat PNG's and the elephant JPEG's pixels equal decodeImage's, and Tiny Darknet's top 5 on the elephant are the CLI's",
+    async () => {
+      const { decodeImage } = await import('../../src/viz/image_decode.ts');
+      const pixels = () =>
+        page.evaluate(() => {
+          const c = document.getElementById('photo') as HTMLCanvasElement;
+          const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+          return { width: c.width, height: c.height, rgb: Array.from(d.filter((_, i) => i % 4 !== 3)) };
+        });
+      const differing = (file: string, got: { width: number; height: number; rgb: number[] }) => {
+        const want = decodeImage(fs.readFileSync(file), file);
+        expect([got.width, got.height]).toEqual([want.width, want.height]);
+        let n = 0;
+        for (let i = 0; i < want.data.length; i++) if (got.rgb[i] !== want.data[i]) n++;
+        measured.push(`${path.basename(file)} ${want.width}x${want.height}: ${n} of ${want.data.length} decoded values differ from decodeImage's`);
+        return n;
+      };
+      // a PNG (the page once decoded PNGs with the browser's canvas): this one carries an ICC
+      // profile (iCCP chunk), which a browser's decoder may apply and PIL's convert('RGB') does not
+      const cat = path.join(ROOT, 'assets/chelsea_cat.png');
+      await finished(() => page.setInputFiles('#image-file', cat));
+      expect(await errorText()).toBe('');
+      expect(differing(cat, await pixels())).toBe(0);
+      await finished(() => page.click('button[data-demo="model.json"]'));
+      expect(await errorText()).toBe('');
+      await finished(() => page.setInputFiles('#image-file', ELEPHANT));
+      expect(await errorText()).toBe('');
+      expect(differing(ELEPHANT, await pixels())).toBe(0);
+      const preds = JSON.parse((await page.getAttribute('#predictions', 'data-values'))!) as { index: number; name: string; probability: number }[];
+      const [, , , , p] = await cliResults!;
+      const top = p.predictions as { index: number; name: string; probability: number }[];
+      expect(preds.map((q) => q.name)).toEqual(top.map((q) => q.name));
+      expect(top[0].name).toBe('African_elephant');
+      const d = maxAbs(preds.map((q) => q.probability), top.map((q) => q.probability));
+      measured.push(`Tiny Darknet on the elephant: page ${preds[0].name} ${preds[0].probability.toFixed(4)}, cli ${top[0].probability.toFixed(4)}, max |page - cli| ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(1e-5);
+      expect(await page.$$eval('#predictions td.p', (tds) => tds.map((td) => td.textContent))).toEqual(top.map((q) => q.probability.toFixed(4)));
       expect(pageErrors).toEqual([]);
     },
     GUARD,

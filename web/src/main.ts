@@ -213,27 +213,12 @@ async function openWithArch(arch: string) {
   );
 }
 
-/** Decodes a photo: JPEG by the library (as the CLI reads it), anything else by the browser. */
+/** Opens a photo: the worker decodes it with the library, as the CLI reads it (PNG and JPEG, PIL's pixels). */
 async function openImageFile(file: FileBytes) {
   await action(
     'image',
     async () => {
-      const b = file.bytes;
-      const jpeg = b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
-      let rgba: { width: number; height: number; data: Uint8Array } | undefined;
-      if (!jpeg) {
-        let bmp: ImageBitmap;
-        try {
-          bmp = await createImageBitmap(new Blob([b as BlobPart]), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-        } catch (e) {
-          throw new Error(`${file.name}: cannot be read as an image (${(e as Error).message.replace(/^.*?: /, '')}); the page reads PNG, JPEG and what this browser decodes`);
-        }
-        const c = new OffscreenCanvas(bmp.width, bmp.height);
-        const ctx = c.getContext('2d')!;
-        ctx.drawImage(bmp, 0, 0);
-        rgba = { width: bmp.width, height: bmp.height, data: new Uint8Array(ctx.getImageData(0, 0, bmp.width, bmp.height).data.buffer) };
-      }
-      const r = await call<{ name: string; width: number; height: number; rgb: Uint8Array }>({ op: 'openImage', file, rgba }, rgba ? [rgba.data.buffer] : []);
+      const r = await call<{ name: string; width: number; height: number; rgb: Uint8Array }>({ op: 'openImage', file }, [file.bytes.buffer]);
       photo = { width: r.width, height: r.height, channels: 3, data: r.rgb };
       $('image-status').textContent = `${r.name}: ${r.width}x${r.height}`;
       $('image-status').dataset.image = r.name;
@@ -751,7 +736,9 @@ function showValidation(j: Record<string, unknown>, text: string[], modelName: s
       tr.className = r.status;
       const tol = r.measure === 'identical' ? `identical ${r.identical === undefined ? '-' : (r.identical * 100).toFixed(2) + '%'} >= ${r.tolerance * 100}%` : `${r.measure} <= ${r.tolerance}`;
       const cells = [r.status.toUpperCase(), r.kind, `${r.name}${r.className ? ` (${r.className})` : ''}`, r.shape ? `[${r.shape.join(',')}]` : '', fmtErr(r.maxAbs), fmtErr(r.maxRel), tol, r.note ?? ''];
-      tr.innerHTML = cells.map((c, i) => `<td${i === 4 || i === 5 ? ' class="num"' : ''}>${esc(c)}</td>`).join('');
+      // a long note (the ascent's loss per step on both sides) folds: its start, the rest on a click
+      const cell = (c: string, i: number) => (i === 7 && c.length > 140 ? `<details><summary>${esc(c.slice(0, 90))}...</summary>${esc(c)}</details>` : esc(c));
+      tr.innerHTML = cells.map((c, i) => `<td${i === 4 || i === 5 ? ' class="num"' : ''}>${cell(c, i)}</td>`).join('');
       return tr;
     }),
   );

@@ -12,7 +12,7 @@ export type Request =
   | { op: 'chooseArch'; arch: string }
   /** What the Validate tab's worker needs: copies of the model's files, and the input tensor as made from the photo. */
   | { op: 'validationInput'; withPhoto: boolean }
-  | { op: 'openImage'; file: FileBytes; rgba?: { width: number; height: number; data: Uint8Array } }
+  | { op: 'openImage'; file: FileBytes }
   | { op: 'predict' }
   | { op: 'activations'; layer: string; gradClass?: number; score?: 'prob' | 'logit' }
   | { op: 'filters'; layer: string; filters: number[]; steps: number; size: number; seed: number; init?: 'noise' | 'gray' }

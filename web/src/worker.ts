@@ -13,7 +13,7 @@ import * as cs from '../../src/index.ts';
 import { engine, memory } from '../../src/engine/engine.ts';
 import { BUILTIN_ARCHITECTURES, readModelFile } from '../../src/models/load_model.ts';
 import { Model } from '../../src/models/model.ts';
-import { decodeImage, detectImageFormat } from '../../src/viz/image_decode.ts';
+import { decodeImage, detectImageFormat, initImageDecoders } from '../../src/viz/image_decode.ts';
 import type { ImageU8 } from '../../src/viz/image.ts';
 import { toGrayU8 } from '../../src/viz/image.ts';
 import { kerasLoadImg } from '../../src/viz/resize.ts';
@@ -218,22 +218,10 @@ function makeInput() {
 
 function openImage(req: Extract<Request, { op: 'openImage' }>) {
   const { file } = req;
-  let rgb: ImageU8;
-  if (req.rgba) {
-    // a PNG (or another format) the page decoded with the browser: alpha dropped, as PIL's convert('RGB')
-    const { width, height, data } = req.rgba;
-    const out = new Uint8Array(width * height * 3);
-    for (let i = 0, j = 0; i < out.length; i += 3, j += 4) {
-      out[i] = data[j];
-      out[i + 1] = data[j + 1];
-      out[i + 2] = data[j + 2];
-    }
-    rgb = { width, height, channels: 3, data: out };
-  } else {
-    if (detectImageFormat(file.bytes) === null) throw new Error(`Cannot decode '${file.name}': not a PNG or JPEG file`);
-    rgb = decodeImage(file.bytes, file.name);
-    if (rgb.channels !== 3) rgb = { ...rgb, data: rgb.data, channels: rgb.channels };
+  if (detectImageFormat(file.bytes) === null) {
+    throw new Error(`${file.name}: not a PNG or JPEG file; the page reads photos as Keras does (PIL), in these two formats: save it as PNG or JPEG first`);
   }
+  const rgb: ImageU8 = decodeImage(file.bytes, file.name);
   const prev = image;
   image = { name: file.name, rgb };
   if (model) {
@@ -435,5 +423,7 @@ self.onmessage = async (e: MessageEvent<{ id: number; req: Request } | Control>)
     post({ id, ok: false, error: message, deviceLost: lost, memory: mem() });
   }
 };
-// the page waits for this before its first request (see main.ts, startWorker)
+// the JPEG decoder's WebAssembly loaded (image_decode.ts also awaits it on import), then the
+// page may send its first request (it waits for this: see main.ts, startWorker)
+await initImageDecoders();
 post({ listening: true } as unknown as Reply);
