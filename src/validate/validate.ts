@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as cs from '../index.ts';
-import { Model } from '../models/model.ts';
+import { Model, PRE_ACTIVATION } from '../models/model.ts';
 import type { ReadModel } from '../models/load_model.ts';
 import { Random } from '../engine/random.ts';
 import { gradCam } from '../viz/gradcam.ts';
@@ -74,10 +74,25 @@ export interface ValidateOptions {
   seed?: number;
   /** Grad-CAM layer (default: the last spatial layer). */
   gradcamLayer?: string;
-  /** Ascent layer and filter (default: the last convolution, filter 0), and size (default: the input size, else 64). */
+  /**
+   * Ascent layer and filter (default: the last convolution, filter 0; 'live': its first
+   * filter whose output is not zero everywhere on the ascent's start image, since a
+   * dead ReLU filter's loss is 0 at every step and compares nothing), and size
+   * (default: the input size, else 64).
+   */
   ascentLayer?: string;
-  filter?: number;
+  filter?: number | 'live';
   size?: number;
+  /**
+   * The class score of the gradient rows and the Grad-CAM map: 'prob' (default, as
+   * `convscope gradcam` scores): the top class's probability; 'logit': the value
+   * entering the output's softmax / sigmoid. On generated weights the output saturates
+   * (ResNet50's top probability 1 - 1e-6), and the gradient of a probability that close
+   * to 1 is a difference of nearly equal terms: float32 rounding alone then makes the
+   * engines differ by 1e-2 of max |g| (measured 1.2e-1 on ResNet50 at 32x32), while
+   * the logit's gradient agrees to 1e-6.
+   */
+  score?: 'prob' | 'logit';
   /** The weights TF.js gets (default: the same arrays as convscope's, as read from the file). */
   referenceWeights?: Map<string, import('../models/keras/spec.ts').WeightArray[]>;
 }
@@ -194,6 +209,39 @@ function tiedMaxima(layers: readonly import('../models/keras/spec.ts').LayerSpec
 }
 
 /**
+ * Where the logits are (the value entering the output's softmax / sigmoid), behind any
+ * Reshape / Flatten / Dropout: ours, a layer output or `name:pre`; TF.js's, computed
+ * from its own layer outputs (a Dense's: its input times the kernel plus the bias, from
+ * the weights TF.js got). A model that outputs logits already: its output.
+ */
+function logitSource(model: Model, out: string, prob: boolean, weights: Map<string, import('../models/keras/spec.ts').WeightArray[]>): { ours: string; theirs: (o: tf.Tensor[], layers: Map<string, tf.Tensor>) => tf.Tensor } {
+  if (!prob) return { ours: out, theirs: (o) => o[0] };
+  let l = model.layer(out);
+  while (['Reshape', 'Flatten', 'Dropout'].includes(l.className) && l.inbound.length === 1) l = model.layer(l.inbound[0]);
+  const squash = (a: unknown) => a === 'softmax' || a === 'sigmoid';
+  if ((l.className === 'Activation' && squash(l.config.activation)) || l.className === 'Softmax') {
+    const src = l.inbound[0];
+    return { ours: src, theirs: (_o, m) => m.get(src)! };
+  }
+  if (l.className === 'Dense' && squash(l.config.activation) && model.hasPreActivation(l.name)) {
+    const ws = weights.get(l.name) ?? [];
+    const k = ws.find((w) => w.role === 'kernel');
+    const b = ws.find((w) => w.role === 'bias');
+    const src = l.inbound[0];
+    if (k && k.shape.length === 2) {
+      return {
+        ours: `${l.name}${PRE_ACTIVATION}`,
+        theirs: (_o, m) => {
+          const z = tf.matMul(tf.reshape(m.get(src)!, [-1, k.shape[0]]), tf.tensor(k.values, k.shape));
+          return b ? tf.add(z, tf.tensor(b.values, b.shape)) : z;
+        },
+      };
+    }
+  }
+  throw new Error(`validate --score logit: the logits before the output '${out}' are not found (its last layer with a softmax / sigmoid is ${l.className} '${l.name}'; a Dense or an Activation is needed)`);
+}
+
+/**
  * Validates a model read by readModelFile against TF.js built from `config` (the
  * Keras config the file stores; an Error where there is none: every row then says so).
  */
@@ -257,6 +305,11 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
       gcLayer = undefined;
     }
 
+    const scoreKind = classifier ? (o.score ?? 'prob') : 'prob';
+    // 'logit': where the value entering the output's softmax / sigmoid is, in each engine
+    const logit = scoreKind === 'logit' ? logitSource(model, out, prob, o.referenceWeights ?? read.weights) : undefined;
+    const scoreSrc = logit?.ours ?? out;
+
     // ours: every layer's output, the input gradient and the Grad-CAM layer's gradient of the score
     const ourValues = new Map<string, Float32Array>();
     // the shapes of this run (a model open in its input size has them only once run)
@@ -280,20 +333,28 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
         cs.dispose(outs);
       }
       // the top class known, the score's gradient in a second pass
-      const { value, grads } = cs.gradientsOf(() => ({ value: ourScore(model.run(xt, [out])[0]), wrt: [xt] }));
+      const { value, grads } = cs.gradientsOf(() => ({ value: ourScore(model.run(xt, [scoreSrc])[0]), wrt: [xt] }));
       ourGrad = Float32Array.from(await grads[0].data());
       cs.dispose([value, ...grads]);
     }
-    /** The score Grad-CAM uses ('prob'): the probability of the top class (softmax / sigmoid of logits). */
+    /** The score Grad-CAM uses: 'prob', the probability of the top class (softmax / sigmoid of logits); 'logit', its logit (class 0 of a sigmoid: -z). */
     function ourScore(y: cs.Tensor): cs.Tensor {
       if (!classifier) return cs.mean(y);
+      if (logit) {
+        const z = cs.reshape(cs.slice(cs.reshape(y, [1, -1]), [0, units === 1 ? 0 : top], [1, 1]), []);
+        return units === 1 && top === 0 ? cs.neg(z) : z;
+      }
       const q = prob ? y : units === 1 ? cs.sigmoid(y) : cs.softmax(y);
       const s = cs.reshape(cs.slice(q, [0, units === 1 ? 0 : top], [1, 1]), []);
       return units === 1 && top === 0 ? cs.sub(1, s) : s;
     }
-    const tfScore = (o2: tf.Tensor[]): tf.Scalar => {
+    const tfScore = (o2: tf.Tensor[], layers: Map<string, tf.Tensor>): tf.Scalar => {
       const y = o2[0];
       if (!classifier) return tf.mean(y) as tf.Scalar;
+      if (logit) {
+        const z = tf.reshape(tf.slice(tf.reshape(logit.theirs(o2, layers), [1, -1]), [0, units === 1 ? 0 : top], [1, 1]), []);
+        return (units === 1 && top === 0 ? tf.neg(z) : z) as tf.Scalar;
+      }
       const q = prob ? y : units === 1 ? tf.sigmoid(y) : tf.softmax(y);
       const s = tf.reshape(tf.slice(q, [0, units === 1 ? 0 : top], [1, 1]), []);
       return (units === 1 && top === 0 ? tf.sub(1, s) : s) as tf.Scalar;
@@ -303,7 +364,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
       const layer = gcLayer;
       const { value, grads } = cs.gradientsOf(
         (watch) => {
-          const [a, y] = model.run(xt, [layer, out], { watch: { [layer]: watch } });
+          const [a, y] = model.run(xt, [layer, scoreSrc], { watch: { [layer]: watch } });
           return { value: ourScore(y), wrt: [a] };
         },
         { onlyWatched: true },
@@ -393,7 +454,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
 
     // gradients and Grad-CAM
     const why = buildError ?? gradError;
-    const scoreOf = classifier ? `p(class ${top})` : 'mean(output)';
+    const scoreOf = classifier ? `${logit ? 'logit' : 'p'}(class ${top})` : 'mean(output)';
     const scoreName = `d ${scoreOf} / d input`;
     if (run?.gradient) rows.push({ ...compareRow('input-gradient', scoreName, ourGrad, cf ? nchwToNhwc(run.gradient.values, kerasShape) : run.gradient.values, ourShape, G), note: kinks ? 'TF.js nudged at kinks / tied maxima (see kinks)' : undefined });
     else rows.push({ kind: 'input-gradient', name: scoreName, shape: ourShape, measure: 'rel', tolerance: G.tol, floor: G.floor, status: 'unsupported', note: why });
@@ -405,15 +466,27 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
       if (theirG) rows.push({ ...compareRow('gradcam-gradient', gName, ourG, theirG, gShape, G), note: kinks ? 'TF.js nudged at kinks / tied maxima (see kinks)' : undefined });
       else rows.push({ kind: 'gradcam-gradient', name: gName, shape: gShape, measure: 'rel', tolerance: G.tol, floor: G.floor, status: 'unsupported', note: why });
       const mName = `Grad-CAM map at ${gcLayer}, class ${top}`;
-      const gc = classifier ? await gradCam(model, xt, { layer: gcLayer, classIndex: top, score: 'prob' }) : undefined;
       // no class output (a no-top feature extractor): no Grad-CAM map, its layer's gradient is of the output's mean
-      if (gc) {
-      const theirA = theirsOurLayout(gcLayer);
-      if (theirG && theirA && gShape.length === 4) {
-        const theirMap = camMap(theirA, theirG, gShape);
-        const { maxAbs, maxRel } = errors(gc.heatmap.data, theirMap, 1);
-        rows.push({ kind: 'gradcam-map', name: mName, shape: [gc.heatmap.height, gc.heatmap.width], maxAbs, maxRel, measure: 'abs', tolerance: TOLERANCES.gradcam.tol, status: maxAbs <= TOLERANCES.gradcam.tol ? 'pass' : 'fail' });
-      } else rows.push({ kind: 'gradcam-map', name: mName, shape: [gc.heatmap.height, gc.heatmap.width], measure: 'abs', tolerance: TOLERANCES.gradcam.tol, status: 'unsupported', note: why });
+      if (classifier) {
+        // ours: the product's gradCam(); where it has no logit score (a separate softmax
+        // Activation before a Reshape), Grad-CAM's formula on our own A and G, said in the row
+        let ourMap: { data: Float32Array; height: number; width: number } | undefined;
+        let mapNote: string | undefined;
+        try {
+          const gc = await gradCam(model, xt, { layer: gcLayer, classIndex: top, score: scoreKind });
+          ourMap = gc.heatmap;
+        } catch (e) {
+          const ourA = ourValues.get(gcLayer);
+          if (!logit || !ourA || gShape.length !== 4) throw e;
+          ourMap = { data: camMap(ourA, ourG, gShape), height: gShape[1], width: gShape[2] };
+          mapNote = `ours: Grad-CAM's formula on convscope's layer output and gradient (gradCam(): ${message(e)})`;
+        }
+        const theirA = theirsOurLayout(gcLayer);
+        if (theirG && theirA && gShape.length === 4) {
+          const theirMap = camMap(theirA, theirG, gShape);
+          const { maxAbs, maxRel } = errors(ourMap.data, theirMap, 1);
+          rows.push({ kind: 'gradcam-map', name: mName, shape: [ourMap.height, ourMap.width], maxAbs, maxRel, measure: 'abs', tolerance: TOLERANCES.gradcam.tol, status: maxAbs <= TOLERANCES.gradcam.tol ? 'pass' : 'fail', note: mapNote });
+        } else rows.push({ kind: 'gradcam-map', name: mName, shape: [ourMap.height, ourMap.width], measure: 'abs', tolerance: TOLERANCES.gradcam.tol, status: 'unsupported', note: why });
       }
     }
     xt.dispose();
@@ -426,7 +499,20 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     } catch {
       ascentLayer = undefined;
     }
-    if (ascentLayer) rows.push(...(await ascentRows(model, tfm && run ? tfm : undefined, ascentLayer, o.filter ?? 0, steps, o.size ?? held[0], o.seed ?? 0, cf, why, reference, kerasMajor)));
+    if (ascentLayer) {
+      const size = o.size ?? held[0];
+      try {
+        rows.push(...(await ascentRows(model, tfm && run ? tfm : undefined, ascentLayer, o.filter ?? 0, steps, size, o.seed ?? 0, cf, why, reference, kerasMajor)));
+      } catch (e) {
+        // convscope's own ascent failed (an input size the model does not take): those rows say so, the others stand
+        const name = `${ascentLayer} filter ${o.filter ?? 0}, ${size}x${size}, ${steps} steps`;
+        const note = `convscope's ascent failed: ${message(e)}`;
+        rows.push(
+          { kind: 'ascent-loss', name, measure: 'rel', tolerance: TOLERANCES.ascentLoss.tol, floor: TOLERANCES.ascentLoss.floor, status: 'unsupported', note },
+          { kind: 'ascent-image', name, measure: 'identical', tolerance: TOLERANCES.ascentImage.tol, status: 'unsupported', note },
+        );
+      }
+    }
 
     const fail = rows.find((r) => r.status === 'fail');
     const failLayer = rows.find((r) => r.status === 'fail' && r.kind === 'layer');
@@ -454,7 +540,7 @@ async function ascentRows(
   model: Model,
   tfm: TfjsKerasModel | undefined,
   layer: string,
-  filter: number,
+  filterOpt: number | 'live',
   steps: number,
   size: number,
   seed: number,
@@ -463,9 +549,10 @@ async function ascentRows(
   reference: string,
   kerasMajor: number,
 ): Promise<ValidationRow[]> {
+  const inC = model.inputShape[2] ?? 3;
+  const filter = filterOpt === 'live' ? await firstLiveFilter(model, layer, size, seed) : filterOpt;
   const name = `${layer} filter ${filter}, ${size}x${size}, ${steps} steps`;
   const L = TOLERANCES.ascentLoss;
-  const inC = model.inputShape[2] ?? 3;
   const unsupported = (note: string | undefined): ValidationRow[] => [
     { kind: 'ascent-loss', name, measure: 'rel', tolerance: L.tol, floor: L.floor, status: 'unsupported', note },
     { kind: 'ascent-image', name, measure: 'identical', tolerance: TOLERANCES.ascentImage.tol, status: 'unsupported', note },
@@ -588,6 +675,27 @@ async function ascentRows(
     },
     { kind: 'ascent-image', name, shape: [size, size, inC], identical, measure: 'identical', tolerance: TOLERANCES.ascentImage.tol, status: identical >= TOLERANCES.ascentImage.tol ? 'pass' : 'fail' },
   ];
+}
+
+/**
+ * The first filter of `layer` whose output is not zero everywhere on the ascent's start
+ * image (filterPatterns' seeded noise at size x size); 0 when every one is.
+ */
+export async function firstLiveFilter(model: Model, layer: string, size: number, seed = 0): Promise<number> {
+  const inC = model.inputShape[2] ?? 3;
+  const x = cs.tensor(initialImages(1, size, 'noise', seed, inC), [1, size, size, inC]);
+  try {
+    const [y] = cs.tidy(() => model.run(x, [layer]));
+    const c = y.shape[y.shape.length - 1];
+    const v = await y.data();
+    y.dispose();
+    const live = new Uint8Array(c);
+    for (let i = 0; i < v.length; i++) if (v[i] !== 0) live[i % c] = 1;
+    const k = live.indexOf(1);
+    return k < 0 ? 0 : k;
+  } finally {
+    x.dispose();
+  }
 }
 
 /** The report as text: one row per line. */

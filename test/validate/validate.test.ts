@@ -155,6 +155,15 @@ describe('bad input gives a clear row, the other rows still computed', () => {
     expect(r.complete).toBe(false);
   });
 
+  it("an ascent size the model does not take: the ascent rows say why, every other row still passes", async () => {
+    const read = await readModelFile(MNIST3);
+    const r = await validateModel(read, await storedKerasConfig(MNIST3), { steps: 2, size: 20 });
+    const ascent = r.rows.filter((x) => x.kind.startsWith('ascent'));
+    expect(ascent.map((x) => x.status)).toEqual(['unsupported', 'unsupported']);
+    expect(ascent[0].note).toMatch(/convscope's ascent failed: .*expects input of shape \[any,28,28,1\].*got \[1,20,20,1\]/);
+    expect(r.rows.filter((x) => !x.kind.startsWith('ascent')).every((x) => x.status === 'pass')).toBe(true);
+  });
+
   it('a weights-only file without its architecture: every row says TF.js has no config', async () => {
     const read = await readModelFile(MNIST3);
     const r = await validateModel(read, new Error('no Keras config'), { steps: 0 });
@@ -193,4 +202,39 @@ describe('--reference tfjs-webgpu (every value read back with data(): tfjs-webgp
     expect(r.firstFailure).toBe('conv2d_1');
     expect(r.rows.filter((x) => x.name === 'conv2d' || x.name === 'max_pooling2d').map((x) => x.status)).toEqual(['pass', 'pass']);
   }, 300_000);
+});
+
+describe('options the report uses', () => {
+  let read: ReadModel;
+  let config: StoredConfig;
+  beforeAll(async () => {
+    read = await readModelFile(MNIST3);
+    config = await storedKerasConfig(MNIST3);
+  });
+
+  it("filter 'live': the last convolution's first filter whose output is not all zero (filter 0 of conv2d_1 is dead on the noise start image)", async () => {
+    const dead = await validateModel(read, config, { steps: 2, layers: ['conv2d'] });
+    expect(dead.rows.find((x) => x.kind === 'ascent-loss')!.note).toMatch(/ours: 0\.00000 0\.00000 0\.00000;/);
+    const live = await validateModel(read, config, { steps: 2, layers: ['conv2d'], filter: 'live' });
+    const loss = live.rows.find((x) => x.kind === 'ascent-loss')!;
+    expect(loss.name).toMatch(/^conv2d_1 filter [1-9]\d*, 28x28, 2 steps$/);
+    expect(loss.note).not.toMatch(/ours: 0\.00000 0\.00000/);
+    expectPass(live);
+  });
+
+  it("score 'logit': the gradient rows and the map of the top class's logit (dense_1's value before its softmax, TF.js's from its input and the same weights)", async () => {
+    const r = await validateModel(read, config, { steps: 0, score: 'logit' });
+    expectPass(r);
+    const names = r.rows.filter((x) => x.kind !== 'layer').map((x) => x.name);
+    expect(names[0]).toMatch(/^d logit\(class \d\) \/ d input$/);
+    expect(names[1]).toMatch(/^d logit\(class \d\) \/ d conv2d_1$/);
+    // the top class's column of dense_1's kernel scaled by 1.5 in convscope's copy only: its logit's gradient is 1.5x, its rows fail too
+    const top = Number(/class (\d+)/.exec(names[0])![1]);
+    const ours = edited(read.weights, 'dense_1', 'kernel', (v) => {
+      for (let j = 0; j < 128; j++) v[j * 10 + top] *= 1.5;
+    });
+    const bad = await validateModel({ ...read, weights: ours }, config, { steps: 0, score: 'logit', referenceWeights: read.weights });
+    expect(bad.firstFailure).toBe('dense_1');
+    expect(bad.rows.find((x) => x.kind === 'input-gradient')!.status).toBe('fail');
+  });
 });
