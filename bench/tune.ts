@@ -12,7 +12,7 @@ import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
 import { adapterSlug, isSoftwareAdapter, forceTapTiling, forceTiling, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 import type { GemmTiling } from '../src/kernels/wgsl/gemm.ts';
-import type { TapTiling } from '../src/kernels/wgsl/tap_gemm.ts';
+import { tapTileName, type TapTiling } from '../src/kernels/wgsl/tap_gemm.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
 import { tiledKeysOf as tiledKeysOfOp } from './tiled_keys.ts';
 import { writeTableIndex } from './tuned_index.ts';
@@ -73,7 +73,7 @@ const tapTotals = taps.map(() => 0);
 let convShapes = 0;
 let tapWins = 0;
 const isTap = (t: GemmTiling | TapTiling): t is TapTiling => 'WG' in t;
-const suffixOf = (t: GemmTiling | TapTiling) => (isTap(t) ? `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}` : `${t.TM}.${t.TN}.${t.WM}.${t.WN}.${t.BK}`);
+const suffixOf = (t: GemmTiling | TapTiling) => (isTap(t) ? tapTileName(t) : `${t.TM}.${t.TN}.${t.WM}.${t.WN}.${t.BK}`);
 for (const c of cases) {
   if (only && !only.test(c.name)) continue;
   const keys = tiledKeysOf(c.run);

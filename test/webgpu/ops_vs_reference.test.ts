@@ -184,6 +184,46 @@ describe('every tap-GEMM path (convolutions, one-image dense layers) agrees with
   });
 });
 
+// The vec4 form (SwiftShader's choice: four floats per access) as the adapter's default: the cases
+// whose channel counts are multiples of 4 take it, the others (9 or 37 or 70 columns, 5 channels)
+// fall back to the loop form; the extra cases cover the bias epilogue and a dense layer on it.
+const VEC4_CASES: OpCase[] = [
+  ...WIDE_CASES,
+  {
+    name: 'fusedConv2d same, bias only, 12 -> 20 channels, batch 2',
+    covers: ['fusedConv2d'],
+    inputs: () => [rand([2, 5, 6, 12], 225), rand([3, 3, 12, 20], 226), rand([20], 227)],
+    f: (x, w, b) => cs.fusedConv2d(x, w, b, { padding: 'same' }),
+  },
+  {
+    name: 'matmul 2 rows, K = 24, N = 36',
+    covers: ['matmul'],
+    inputs: () => [rand([2, 24], 228), rand([24, 36], 229)],
+    f: (a, b) => cs.matmul(a, b),
+  },
+];
+
+describe('the vec4 tap GEMM (tap_gemm.ts) agrees with the reference backend', () => {
+  // forced, since products this small would otherwise take the loop tile (SMALL_CONV_FLOPS); where it does not fit, the default
+  beforeAll(() => {
+    useTuningTable({ adapter: 'test', date: '', tilings: {}, tapDefault: { TM: 4, TN: 4, WG: 16, vec4: true } });
+    forceTapTiling({ TM: 4, TN: 4, WG: 16, vec4: true });
+  });
+  afterAll(() => {
+    forceTapTiling(undefined);
+    loadTuningFor((gpu as WebGPUBackend).describe());
+  });
+  const vec4Cases = ['16 -> 40', '24 -> 12', '16 -> 12', 'bias only', 'N = 36'];
+  for (const c of VEC4_CASES) {
+    it(c.name, async () => {
+      const keys = await checkWide(c);
+      const onVec4 = keys.some((k) => /\|tap[\d.]+v$/.test(k));
+      // the forward (and its gradients) of a case whose every size is a multiple of 4 runs on the vec4 form
+      expect(onVec4, keys.join(', ')).toBe(vec4Cases.some((n) => c.name.includes(n)));
+    });
+  }
+});
+
 // An adapter without a tuning table runs these on the shared-memory GEMM (gemm.ts) instead.
 describe('the same cases on the shared-memory GEMM (an adapter without a tuning table)', () => {
   beforeAll(() => useTuningTable({ adapter: 'none', date: '', tilings: {} }));

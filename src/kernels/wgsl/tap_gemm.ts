@@ -38,6 +38,17 @@ export interface TapTiling {
   WG: number;
   /** Share A reads across the subgroup (needs the 'subgroups' feature and WG = its size). */
   subgroup?: boolean;
+  /**
+   * Read and write four floats at a time (vec4<f32>), written out unrolled; TN (a multiple
+   * of 4) columns per thread as TN / 4 runs of 4 adjacent columns. Needs L, N, the image's
+   * pixel stride and offset and the output's stride and offset to be multiples of 4.
+   */
+  vec4?: boolean;
+}
+
+/** The tile's name in pipeline keys, labels and tuning records. */
+export function tapTileName(t: TapTiling): string {
+  return `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}${t.vec4 ? 'v' : ''}`;
 }
 
 /**
@@ -97,12 +108,14 @@ export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefine
   // a few rows (a Dense layer on one image): exactly those rows, the columns spread over threads
   if (s.M <= 4) {
     const d = tunedTapDefault();
-    return d?.subgroup && tapTilingFits(s, d, subgroupSize) ? { TM: s.M, TN: 4, WG: d.WG, subgroup: true } : { TM: s.M, TN: 4, WG: 64 };
+    if (d?.subgroup && tapTilingFits(s, d, subgroupSize)) return { TM: s.M, TN: 4, WG: d.WG, subgroup: true };
+    const v: TapTiling = { TM: s.M, TN: 4, WG: 64, vec4: true };
+    return d?.vec4 && tapTilingFits(s, v, subgroupSize) ? v : { TM: s.M, TN: 4, WG: 64 };
   }
   const d = tunedTapDefault();
   // (one column per thread: 16 rows ran as fast as 32 on lavapipe's dense backward input and compile in 0.6 s instead of 1.6 s)
   if (d && tapTilingFits(s, d, subgroupSize)) {
-    if (s.N <= d.WG) return { ...d, TM: Math.max(d.TM, 16), TN: 1 };
+    if (s.N <= d.WG && !d.vec4) return { ...d, TM: Math.max(d.TM, 16), TN: 1 };
     if (!smallConvolution(s)) return d;
   }
   return s.N <= 8 ? { TM: 16, TN: 1, WG: 8 } : { TM: 8, TN: 8, WG: 8 };
@@ -125,7 +138,11 @@ function smallConvolution(s: TapGemmSpec): boolean {
 }
 
 /** Whether a tile can run this GEMM on this device. */
-export function tapTilingFits(s: { L: number }, t: TapTiling, subgroupSize: number | undefined): boolean {
+export function tapTilingFits(s: { L: number; N?: number; rows?: TapRows; outStride?: number; outOffset?: number }, t: TapTiling, subgroupSize: number | undefined): boolean {
+  if (t.vec4) {
+    const four = (v: number | undefined) => v === undefined || v % 4 === 0;
+    return !t.subgroup && t.TN % 4 === 0 && s.L % 4 === 0 && s.N !== undefined && four(s.N) && s.rows !== undefined && four(s.rows.PIX) && four(s.rows.AOFF) && four(s.outStride) && four(s.outOffset);
+  }
   return !t.subgroup || (t.WG === subgroupSize && s.L % t.WG === 0);
 }
 
@@ -136,7 +153,7 @@ export function tapTilingOf(s: TapGemmSpec, key: string | undefined, subgroupSiz
 
 const MAX_GRID = 65535;
 
-function grid(s: TapGemmSpec, t: TapTiling): [number, number, number] {
+export function grid(s: TapGemmSpec, t: TapTiling): [number, number, number] {
   const rowTiles = Math.ceil(s.M / t.TM);
   return [Math.ceil(s.N / (t.TN * t.WG)), Math.min(rowTiles, MAX_GRID), Math.ceil(rowTiles / MAX_GRID)];
 }
@@ -282,15 +299,85 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
+/**
+ * vec4 form, written out: each thread holds TM rows and TN / 4 runs of 4 adjacent columns
+ * (runs x, x + WG, ... in units of 4 columns), as vec4 accumulators. Per step of 4 channels
+ * it reads one vec4 of A per row and 4 vec4s of B per run, and does 16 multiply-adds per
+ * (row, run). For adapters where every buffer access is costly whatever its width
+ * (Chromium's SwiftShader, a CPU JIT: a read is a per-lane gather with a bounds check),
+ * this is a quarter of the accesses of the loop form; and no private arrays are indexed
+ * by loop counters (SwiftShader keeps those in memory).
+ */
+function vec4Source(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
+  const { TM, TN, WG } = t;
+  const rows = range(TM);
+  const runs = range(TN / 4);
+  const decls = [...range(nInputs).map((i) => `@group(0) @binding(${i}) var<storage, read> in${i}: array<vec4<f32>>;`), `@group(0) @binding(${nInputs}) var<storage, read_write> out: array<vec4<f32>>;`].join('\n');
+  const params = WORDS.map((w, i) => `let ${w} = ${SIGNED.has(w) ? `i32(P(${i}u))` : `P(${i}u)`};`).join(' ');
+  const z = 'vec4<f32>(0.0)';
+  const store =
+    e === 'bias'
+      ? 'out[i] = v + in2[n4];'
+      : e === 'biasRelu'
+        ? `let z = v + in2[n4]; out[i] = select(${z}, z, z > ${z});`
+        : 'if (ACC != 0u) { out[i] = out[i] + v; } else { out[i] = v; }';
+  const loadA = s.maskA ? `return select(${z}, select(${z}, in0[i], in2[i] > ${z}), live);` : `return select(${z}, in0[i], live);`;
+  // a (rows) times the 4 B rows of run j: acc += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3
+  const mac = (i: number, j: number) => `acc${i}_${j} = fma(vec4<f32>(a${i}.w), b3_${j}, fma(vec4<f32>(a${i}.z), b2_${j}, fma(vec4<f32>(a${i}.y), b1_${j}, fma(vec4<f32>(a${i}.x), b0_${j}, acc${i}_${j}))));`;
+  return `${decls}
+struct Params { p: array<vec4<u32>, ${Math.ceil(WORDS.length / 4)}> };
+@group(0) @binding(${nInputs + 1}) var<uniform> u: Params;
+fn P(i: u32) -> u32 { return u.p[i / 4u][i % 4u]; }
+fn loadA(i: u32, live: bool) -> vec4<f32> { ${loadA} }
+fn store(m: u32, n4: u32, v: vec4<f32>, OSTRIDE: u32, OOFF: u32, ACC: u32) {
+  let i = (m * OSTRIDE + OOFF) / 4u + n4;
+  ${store}
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  ${params}
+  let m0 = (wid.z * ${MAX_GRID}u + wid.y) * ${TM}u;
+  let g0 = wid.x * ${(TN / 4) * WG}u + lid.x;
+  let N4 = N / 4u;
+  ${runs.map((j) => `let col${j} = min(g0 + ${j * WG}u, N4 - 1u);`).join(' ')}
+  ${FIRST_ROW}
+  ${rows.map((i) => `${i > 0 ? nextRow(`m0 + ${i}u`) : ''} ${rowOrigin(`${i}`)}`).join('\n  ')}
+  ${rows.map((i) => runs.map((j) => `var acc${i}_${j} = ${z};`).join(' ')).join('\n  ')}
+  var brow = 0u;
+  for (var ky = 0i; ky < i32(KH); ky++) {
+    for (var kx = 0i; kx < i32(KW); kx++) {
+      let ty = ky * DY; let tx = kx * DX; let toff = (ty * IW + tx) * PIX;
+      ${rows.map((i) => `let live${i} = u32(y0${i} + ty) < u32(IH) && u32(x0${i} + tx) < u32(IW); let base${i} = u32(max(b0${i} + toff, 0)) / 4u;`).join('\n      ')}
+      var r0 = brow / 4u;
+      for (var c4 = 0u; c4 < L / 4u; c4++) {
+        ${rows.map((i) => `let a${i} = loadA(base${i} + c4, live${i});`).join(' ')}
+        ${runs.map((j) => range(4).map((k) => `let b${k}_${j} = in1[r0 + ${k}u * N4 + col${j}];`).join(' ')).join('\n        ')}
+        ${rows.map((i) => runs.map((j) => mac(i, j)).join(' ')).join('\n        ')}
+        r0 += N;
+      }
+      brow += L * N;
+    }
+  }
+  ${rows
+    .map(
+      (i) => `if (m0 + ${i}u < M) {
+    ${runs.map((j) => `if (g0 + ${j * WG}u < N4) { store(m0 + ${i}u, g0 + ${j * WG}u, acc${i}_${j}, OSTRIDE, u32(OOFF), ACC); }`).join('\n    ')}
+  }`,
+    )
+    .join('\n  ')}
+}`;
+}
+
 /** The WGSL of one tap-GEMM pipeline: it depends only on the tile, the epilogue and the mask, never on sizes. */
 export function tapGemmSource(s: { maskA?: boolean; epilogue?: TapEpilogue }, t: TapTiling, nInputs: number): string {
   const e = s.epilogue ?? 'none';
+  if (t.vec4) return vec4Source(s, e, t, nInputs);
   return t.subgroup ? subgroupSource(s, e, t, nInputs) : loopSource(s, e, t, nInputs);
 }
 
 /** The pipeline cache key of a tap GEMM: family, epilogue, mask, tile. */
 export function tapPipelineKey(s: { maskA?: boolean; epilogue?: TapEpilogue }, t: TapTiling, nInputs: number): string {
-  return `tapgemm:${s.epilogue ?? 'none'}${s.maskA ? ':mask' : ''}:${nInputs}|tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`;
+  return `tapgemm:${s.epilogue ?? 'none'}${s.maskA ? ':mask' : ''}:${nInputs}|${tapTileName(t)}`;
 }
 
 /**
@@ -310,7 +397,7 @@ export function makeTapGemm(
   inputRanges?: ({ offset: number; size: number } | undefined)[],
 ): Dispatch {
   const t = tapTilingOf(spec, key, backend.ctx.subgroupSize);
-  const tile = `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}`;
+  const tile = tapTileName(t);
   return {
     key: tapPipelineKey(spec, t, inputs.length),
     label: `${key}${variant ? `+${variant}` : ''}|${tile}`,

@@ -17,12 +17,22 @@ export const TILING_CANDIDATES: GemmTiling[] = [
   { TM: 4, TN: 4, WM: 8, WN: 8, BK: 32 },
 ];
 
+/** The vec4 tap tiles (tap_gemm.ts's vec4 form: four floats per access, for SwiftShader). */
+export const VEC4_CANDIDATES: TapTiling[] = [
+  { TM: 4, TN: 4, WG: 4, vec4: true },
+  { TM: 4, TN: 4, WG: 16, vec4: true },
+  { TM: 4, TN: 4, WG: 32, vec4: true },
+  { TM: 4, TN: 8, WG: 16, vec4: true },
+  { TM: 8, TN: 4, WG: 16, vec4: true },
+];
+
 /** Candidates for the tap GEMM (tap_gemm.ts); the subgroup forms where the device has a fixed subgroup size. */
 export function tapCandidates(subgroupSize: number | undefined): TapTiling[] {
   const loop: TapTiling[] = [
     { TM: 8, TN: 8, WG: 8 },
     { TM: 8, TN: 4, WG: 16 },
     { TM: 16, TN: 4, WG: 16 },
+    ...VEC4_CANDIDATES,
   ];
   if (!subgroupSize) return loop;
   const sub = [
