@@ -3,7 +3,7 @@
  * serves it on 127.0.0.1 and uses it as a person would, with the bundled demos, in headless
  * Chromium (WebGPU on SwiftShader): the cats-vs-dogs convnet on the dog photo (activations
  * with the gradient toggle, then the Validate tab against TF.js's wasm backend with the CLI's
- * default 40 ascent steps), SqueezeNet filter patterns (64x64, 40 steps), and Tiny Darknet's
+ * default 40 ascent steps, of the first live filter), SqueezeNet filter patterns (64x64, 40 steps), and Tiny Darknet's
  * Grad-CAM on the elephant photo.
  */
 import { chromium, type Page } from 'playwright-core';
@@ -45,6 +45,8 @@ try {
   log('activations');
 
   await page.click('button.tab[data-tab="validate"]');
+  // the ascent of a filter that is alive on the start image (filter 0 of conv2d_6 is 0 there at every step)
+  await page.selectOption('#v-filter', 'live');
   await page.click('#v-run');
   await page.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(document.getElementById('v-verdict')!.dataset.state ?? ''), undefined, { timeout: T });
   if ((await page.getAttribute('#v-verdict', 'data-state')) !== 'done') throw new Error(`validate: ${await page.textContent('#error')}`);

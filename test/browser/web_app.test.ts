@@ -236,7 +236,10 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
       await page.click('button.tab[data-tab="validate"]');
       await page.selectOption('#v-input', 'photo');
       await page.fill('#v-steps', String(VALIDATE_STEPS));
+      // the defaults are the CLI's: TF.js wasm, filter 0 of the ascent, the probability's gradient
       expect(await page.inputValue('#v-reference')).toBe('tfjs-wasm');
+      expect(await page.inputValue('#v-filter')).toBe('0');
+      expect(await page.inputValue('#v-score')).toBe('prob');
       const t = performance.now();
       await page.click('#v-run');
       await page.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(document.getElementById('v-verdict')!.dataset.state ?? ''), undefined, { timeout: GUARD });

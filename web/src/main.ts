@@ -672,7 +672,16 @@ async function runValidate() {
   if (!got) return;
   clearValidation();
   const engine = $<HTMLSelectElement>('v-engine').value === 'cpu' ? 'cpu' : got.engine;
-  const req: ValidateRequest = { ...got, reference: $<HTMLSelectElement>('v-reference').value as ValidateRequest['reference'], engine, steps, seed };
+  const f = $<HTMLSelectElement>('v-filter').value;
+  const req: ValidateRequest = {
+    ...got,
+    reference: $<HTMLSelectElement>('v-reference').value as ValidateRequest['reference'],
+    engine,
+    steps,
+    seed,
+    filter: f === 'live' ? 'live' : Number(f),
+    score: $<HTMLSelectElement>('v-score').value === 'logit' ? 'logit' : 'prob',
+  };
   const modelName = info.name;
   $('v-verdict').dataset.state = 'running';
   $<HTMLButtonElement>('v-run').disabled = true;

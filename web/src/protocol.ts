@@ -84,6 +84,9 @@ export interface ValidateRequest {
   engine: 'webgpu' | 'cpu';
   steps: number;
   seed: number;
+  /** The ascent's filter of the last convolution: a number (the CLI: 0) or the first live one. */
+  filter: number | 'live';
+  score: 'prob' | 'logit';
 }
 
 export type ValidateEvent =

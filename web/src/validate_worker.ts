@@ -103,7 +103,7 @@ async function validate(req: ValidateRequest) {
     runs = 0;
     phase = `TF.js (${req.reference}) against convscope (${engineName})`;
     await cs.setBackend(engineName);
-    return validateModel(read, config, { reference: req.reference as ReferenceName, steps, input: req.input, inputShape: req.inputShape, seed: req.seed });
+    return validateModel(read, config, { reference: req.reference as ReferenceName, steps, input: req.input, inputShape: req.inputShape, seed: req.seed, filter: req.filter, score: req.score });
   };
   let report: Awaited<ReturnType<typeof validateModel>>;
   try {
