@@ -5,46 +5,17 @@
  * `modelTopology`, or the JSON given with --arch for a weights-only file.
  */
 import { readFile } from 'node:fs/promises';
-import { unzipSync } from 'fflate';
-import { readStringAttr, withHdf5File } from '../models/keras/hdf5_file.ts';
-import { squeezeNetKerasConfig, vgg16KerasConfig } from '../models/keras/architectures.ts';
+import { storedKerasConfigOf, type StoredConfig } from './stored_config.ts';
 
-export interface StoredConfig {
-  config: object;
-  kerasVersion: string;
-}
+export { NoConfigError, storedKerasConfigOf, type StoredConfig } from './stored_config.ts';
 
-export class NoConfigError extends Error {}
-
+/** {@link storedKerasConfigOf} of a file on disk; `arch` may also name a Keras JSON config file. */
 export async function storedKerasConfig(file: string, arch?: string): Promise<StoredConfig> {
-  if (arch !== undefined) {
-    // the built-in architectures: the Keras config keras.applications writes (architectures.ts)
-    if (arch === 'vgg16') return { config: vgg16KerasConfig({ includeTop: true }), kerasVersion: '2.1.6' };
-    if (arch === 'vgg16-notop') return { config: vgg16KerasConfig({ includeTop: false }), kerasVersion: '2.1.6' };
-    if (arch === 'squeezenet-notop') return { config: squeezeNetKerasConfig({ inputShape: [null, null, 3] }), kerasVersion: '2.1.6' };
-    if (!arch.endsWith('.json') && !arch.trimStart().startsWith('{')) {
-      throw new NoConfigError(`'${arch}' is neither a built-in architecture nor a Keras JSON config`);
-    }
-    const json = JSON.parse(arch.trimStart().startsWith('{') ? arch : await readFile(arch, 'utf8')) as { keras_version?: string };
-    return { config: json, kerasVersion: String(json.keras_version ?? '2') };
+  if (arch !== undefined && arch.endsWith('.json') && !arch.trimStart().startsWith('{')) {
+    return storedKerasConfigOf(new Uint8Array(), file, await readFile(arch, 'utf8'));
   }
-  const bytes = new Uint8Array(await readFile(file));
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b) {
-    const files = unzipSync(bytes, { filter: (f) => f.name === 'config.json' || f.name === 'metadata.json' });
-    const text = (n: string) => (files[n] ? new TextDecoder().decode(files[n]) : undefined);
-    const config = text('config.json');
-    if (!config) throw new NoConfigError('the .keras archive has no config.json');
-    const meta = JSON.parse(text('metadata.json') ?? '{}') as { keras_version?: string };
-    return { config: JSON.parse(config) as object, kerasVersion: String(meta.keras_version ?? '3') };
-  }
-  if (bytes[0] === 0x89 && bytes[1] === 0x48) {
-    const r = await withHdf5File(bytes, ({ file: f }) => ({ config: readStringAttr(f, 'model_config'), version: readStringAttr(f, 'keras_version') }), { fileName: file });
-    if (!r.config) throw new NoConfigError('the HDF5 file has no model_config (weights only): pass its architecture with --arch');
-    return { config: JSON.parse(r.config) as object, kerasVersion: String(r.version ?? '2') };
-  }
-  const json = JSON.parse(new TextDecoder().decode(bytes)) as { modelTopology?: { keras_version?: string; model_config?: { keras_version?: string } } };
-  if (!json.modelTopology) throw new NoConfigError('the JSON file has no modelTopology');
-  return { config: json.modelTopology, kerasVersion: String(json.modelTopology.keras_version ?? json.modelTopology.model_config?.keras_version ?? '2') };
+  if (arch !== undefined) return storedKerasConfigOf(new Uint8Array(), file, arch);
+  return storedKerasConfigOf(new Uint8Array(await readFile(file)), file);
 }
 
 /**

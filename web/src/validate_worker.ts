@@ -16,18 +16,15 @@
  */
 import * as cs from '../../src/index.ts';
 import { Model } from '../../src/models/model.ts';
-import { BUILTIN_ARCHITECTURES, readModelFile, type ReadModel } from '../../src/models/load_model.ts';
-import { squeezeNetKerasConfig, vgg16KerasConfig } from '../../src/models/keras/architectures.ts';
-import { readStringAttr, withHdf5File } from '../../src/models/keras/hdf5_file.ts';
+import { readModelFile, type ReadModel } from '../../src/models/load_model.ts';
 import { modelJson } from '../../src/cli/commands/common.ts';
 import { formatReport, validateModel, type ValidationRow } from '../../src/validate/validate.ts';
 import type { ReferenceName } from '../../src/validate/reference.ts';
-import type { StoredConfig } from '../../src/validate/keras_config.ts';
+import { storedKerasConfigOf, type StoredConfig } from '../../src/validate/stored_config.ts';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { unzipSync } from 'fflate';
 import type { FileBytes, ValidateEvent, ValidateRequest } from './protocol.ts';
 
 const post = (m: ValidateEvent) => (self as unknown as Worker).postMessage(m);
@@ -35,37 +32,13 @@ const post = (m: ValidateEvent) => (self as unknown as Worker).postMessage(m);
 const abs = (u: string) => new URL(u, self.location.href).href;
 setWasmPaths({ 'tfjs-backend-wasm.wasm': abs(wasmPlain), 'tfjs-backend-wasm-simd.wasm': abs(wasmSimd), 'tfjs-backend-wasm-threaded-simd.wasm': abs(wasmThreaded) });
 
-/**
- * The Keras config the model's file stores, from its bytes: what storedKerasConfig
- * (src/validate/keras_config.ts) reads from a path in Node, which this worker has no file
- * system for. `arch`: a built-in architecture's name or a Keras JSON config's text.
- */
+/** The Keras config the model's file stores (storedKerasConfigOf, as the CLI), errors naming the file. */
 async function storedConfig(main: FileBytes, arch: string | undefined): Promise<StoredConfig> {
-  if (arch !== undefined) {
-    if (arch === 'vgg16') return { config: vgg16KerasConfig({ includeTop: true }), kerasVersion: '2.1.6' };
-    if (arch === 'vgg16-notop') return { config: vgg16KerasConfig({ includeTop: false }), kerasVersion: '2.1.6' };
-    if (arch === 'squeezenet-notop') return { config: squeezeNetKerasConfig({ inputShape: [null, null, 3] }), kerasVersion: '2.1.6' };
-    if (!arch.trimStart().startsWith('{')) throw new Error(`'${arch}' is neither one of ${BUILTIN_ARCHITECTURES.join(', ')} nor a Keras JSON config`);
-    const json = JSON.parse(arch) as { keras_version?: string };
-    return { config: json, kerasVersion: String(json.keras_version ?? '2') };
+  try {
+    return await storedKerasConfigOf(main.bytes, main.name, arch);
+  } catch (e) {
+    throw new Error(`${main.name}: ${(e as Error).message}`);
   }
-  const b = main.bytes;
-  if (b[0] === 0x50 && b[1] === 0x4b) {
-    const files = unzipSync(b, { filter: (f) => f.name === 'config.json' || f.name === 'metadata.json' });
-    const text = (n: string) => (files[n] ? new TextDecoder().decode(files[n]) : undefined);
-    const config = text('config.json');
-    if (!config) throw new Error(`${main.name}: the .keras archive has no config.json`);
-    const meta = JSON.parse(text('metadata.json') ?? '{}') as { keras_version?: string };
-    return { config: JSON.parse(config) as object, kerasVersion: String(meta.keras_version ?? '3') };
-  }
-  if (b[0] === 0x89 && b[1] === 0x48) {
-    const r = await withHdf5File(b, ({ file }) => ({ config: readStringAttr(file, 'model_config'), version: readStringAttr(file, 'keras_version') }), { fileName: main.name });
-    if (!r.config) throw new Error(`${main.name}: the HDF5 file has no model_config (weights only): choose its architecture`);
-    return { config: JSON.parse(r.config) as object, kerasVersion: String(r.version ?? '2') };
-  }
-  const json = JSON.parse(new TextDecoder().decode(b)) as { modelTopology?: { keras_version?: string; model_config?: { keras_version?: string } } };
-  if (!json.modelTopology) throw new Error(`${main.name}: the JSON file has no modelTopology`);
-  return { config: json.modelTopology, kerasVersion: String(json.modelTopology.keras_version ?? json.modelTopology.model_config?.keras_version ?? '2') };
 }
 
 /**
@@ -90,6 +63,10 @@ const ASYNC_ONLY = /reads asynchronously/;
 
 async function validate(req: ValidateRequest) {
   const main = req.files.find((f) => f.name === req.main) ?? req.files[0];
+  if (req.reference === 'tfjs-webgpu' && !(await navigator.gpu?.requestAdapter().catch(() => null))) {
+    // without this, TF.js says only that its 'webgpu' backend "has not yet been initialized"
+    throw new Error("TF.js's webgpu backend needs WebGPU, which this browser does not offer to the page: choose TF.js wasm (the default) or cpu");
+  }
   const source = req.files.length === 1 ? main.bytes : { main: main.name, files: new Map(req.files.map((f) => [f.name, f.bytes])) };
   phase = 'reading the model';
   post({ event: 'progress', done: 0, total: 1, phase });
