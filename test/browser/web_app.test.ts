@@ -35,6 +35,12 @@
  *    shape), the same status of every row and the same verdict, and every error on both
  *    sides within the row's own stated tolerance (validate's: activations 1e-4 relative,
  *    gradients 1e-3, the map 1e-4 absolute).
+ *  - the camera (a second Chromium with its fake capture device, WebGPU on): the frame the
+ *    page took is read back from its photo canvas as a PNG (lossless) and run through the
+ *    library in this process: |page - node| <= 1e-5, as for the predictions above; the two
+ *    shown probabilities are p and 1 - p of one sigmoid (float64), so they sum to 1 (1e-12).
+ *  - the cpu backend's Validate tab (no WebGPU) against `convscope validate --backend cpu`:
+ *    the same engines on both sides; the test asks for the same rows, statuses and verdict.
  * Timeouts are hang guards (vitest.config.ts explains the project's long ones).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -458,12 +464,14 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
   );
 
   it(
-    'without WebGPU: a message naming the browsers that have it, and the cpu backend gives the same predictions',
+    'without WebGPU: a message naming the browsers that have it; the cpu backend gives the same predictions, and the Validate tab the CLI\'s rows',
     async () => {
       // Chromium without --enable-unsafe-webgpu: headless, its requestAdapter() resolves to null
       const plain = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu'), timeout: 60_000 });
       try {
         const p = await plain.newPage();
+        const noWebgpuErrors: string[] = [];
+        p.on('pageerror', (e) => noWebgpuErrors.push(`uncaught in page: ${e.message}`));
         await p.goto(page.url(), { waitUntil: 'load', timeout: GUARD });
         await p.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: GUARD });
         expect(await p.getAttribute('#backend', 'data-backend')).toBe('cpu');
@@ -483,8 +491,129 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
         const d = maxAbs(preds.map((q) => q.probability), g.predictions.map((q: { probability: number }) => q.probability));
         measured.push(`cpu backend predictions max |page - cli| ${d.toExponential(2)}`);
         expect(d).toBeLessThanOrEqual(1e-5);
+
+        // the Validate tab on the cpu backend: TF.js wasm against convscope's cpu backend, which
+        // is what `convscope validate --backend cpu` compares (the CLI run above), so the rows,
+        // their statuses and the verdict are the CLI's
+        await p.click('button.tab[data-tab="validate"]');
+        await p.selectOption('#v-input', 'photo');
+        await p.fill('#v-steps', String(VALIDATE_STEPS));
+        // TF.js's own webgpu backend cannot run here: the picker says so and offers it disabled
+        const webgpuRef = p.locator('#v-reference option[value="tfjs-webgpu"]');
+        expect(await webgpuRef.isDisabled()).toBe(true);
+        expect(await webgpuRef.textContent()).toMatch(/needs WebGPU/);
+        const ran = async () => {
+          const t = performance.now();
+          await p.click('#v-run');
+          await p.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(document.getElementById('v-verdict')!.dataset.state ?? ''), undefined, { timeout: GUARD });
+          return Math.round(performance.now() - t);
+        };
+        const ms = await ran();
+        const pageError = () => p.evaluate(() => (document.getElementById('error')!.hidden ? '' : document.getElementById('error')!.textContent ?? ''));
+        expect(await pageError()).toBe('');
+        expect(await p.getAttribute('#v-verdict', 'data-state')).toBe('done');
+        const [, , , v] = await cliResults!;
+        const rows = JSON.parse((await p.getAttribute('#v-rows', 'data-rows'))!) as { kind: string; name: string; shape?: number[]; status: string }[];
+        const want = v.rows as typeof rows;
+        expect(rows.map((r) => [r.kind, r.name, r.shape?.join('x'), r.status])).toEqual(want.map((r) => [r.kind, r.name, r.shape?.join('x'), r.status]));
+        expect(await p.textContent('#v-verdict')).toBe(`PASS: ${want.length} rows within tolerance`);
+        expect(await p.textContent('#v-status')).toMatch(/on convscope cpu, TF\.js tfjs-wasm/);
+        measured.push(`no WebGPU: Validate (cpu vs tfjs-wasm, ${VALIDATE_STEPS} steps) ${ms} ms, ${rows.length} rows as the CLI's`);
+        // a request for TF.js webgpu that reaches the worker anyway (a script setting the
+        // picker) is refused with the reason, not with TF.js's "has not yet been initialized"
+        await p.evaluate(() => ((document.getElementById('v-reference') as HTMLSelectElement).value = 'tfjs-webgpu'));
+        await ran();
+        expect(await p.getAttribute('#v-verdict', 'data-state')).toBe('failed');
+        expect(await pageError()).toMatch(/cats_and_dogs_small_1\.h5: validate: TF\.js's webgpu backend needs WebGPU, which this browser does not offer/);
+        expect(noWebgpuErrors).toEqual([]);
       } finally {
         await plain.close();
+      }
+    },
+    GUARD,
+  );
+
+  it(
+    'the camera (Chromium\'s fake device): a live preview, "take the photo" gives that frame and its predictions; close turns it off',
+    async () => {
+      // Chromium's fake capture device (a green test picture with a moving pie and a clock,
+      // 640x480 unless asked for another size); the fake UI answers the permission prompt, and
+      // the context grants 'camera' as a user's "Allow" does
+      const t0 = performance.now();
+      const cam = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'], timeout: 60_000 });
+      try {
+        const ctx = await cam.newContext({ permissions: ['camera'], viewport: { width: 1280, height: 900 } });
+        const p = await ctx.newPage();
+        const errs: string[] = [];
+        p.on('pageerror', (e) => errs.push(`uncaught in page: ${e.message}`));
+        await p.goto(page.url(), { waitUntil: 'load', timeout: GUARD });
+        await p.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: GUARD });
+        const launched = Math.round(performance.now() - t0);
+        const t = performance.now();
+        const pageError = () => p.evaluate(() => (document.getElementById('error')!.hidden ? '' : document.getElementById('error')!.textContent ?? ''));
+        const count = () => p.evaluate(() => Number(document.body.dataset.done ?? 0));
+        let n = await count();
+        await p.setInputFiles('#model-file', MODEL);
+        await p.waitForFunction((k) => Number(document.body.dataset.done ?? 0) > k, n, { timeout: GUARD });
+        const previewing = () => p.waitForFunction(() => !(document.getElementById('camera-take') as HTMLButtonElement).disabled || !document.getElementById('error')!.hidden, undefined, { timeout: GUARD });
+        const cameraOff = () =>
+          p.evaluate(() => ({ box: document.getElementById('camera-box')!.hidden, stream: (document.getElementById('camera-video') as HTMLVideoElement).srcObject === null, button: !(document.getElementById('camera') as HTMLButtonElement).disabled }));
+        // open, then close without a photo: the preview goes and the stream is released
+        await p.click('#camera');
+        await previewing();
+        expect(await pageError()).toBe('');
+        expect(await p.isVisible('#camera-video')).toBe(true);
+        expect(await p.textContent('#camera-status')).toMatch(/640x480: point it, then take the photo/);
+        await p.click('#camera-close');
+        expect(await cameraOff()).toEqual({ box: true, stream: true, button: true });
+        // what a user does: "use the camera", then "take the photo"
+        await p.click('#camera');
+        await previewing();
+        expect(await pageError()).toBe('');
+        n = await count();
+        await p.click('#camera-take');
+        await p.waitForFunction((k) => Number(document.body.dataset.done ?? 0) > k || !document.getElementById('error')!.hidden, n, { timeout: GUARD });
+        const ms = Math.round(performance.now() - t);
+        expect(await pageError()).toBe('');
+        expect(await cameraOff()).toEqual({ box: true, stream: true, button: true });
+        expect(await p.getAttribute('#image-status', 'data-image')).toBe('camera.png');
+        expect(await p.textContent('#image-status')).toBe('camera.png: 640x480');
+        // the pixels the page shows, as a PNG of its photo canvas (lossless; opaque, so no
+        // premultiplication), read with the library's decoder
+        const { decodeImage } = await import('../../src/viz/image_decode.ts');
+        const png = await p.evaluate(() => (document.getElementById('photo') as HTMLCanvasElement).toDataURL('image/png'));
+        const frame = decodeImage(Buffer.from(png.slice(png.indexOf(',') + 1), 'base64'), 'photo canvas');
+        expect([frame.width, frame.height, frame.channels]).toEqual([640, 480, 3]);
+        // the fake device's picture is mostly green: a frame of it, not a black or empty one
+        const mean = [0, 0, 0];
+        for (let i = 0; i < frame.data.length; i++) mean[i % 3] += frame.data[i] / (640 * 480);
+        expect(mean[1]).toBeGreaterThan(60);
+        expect(mean[1]).toBeGreaterThan(2 * Math.max(mean[0], mean[2]));
+        const preds = JSON.parse((await p.getAttribute('#predictions', 'data-values'))!) as { index: number; probability: number }[];
+        expect(preds.map((q) => q.index).sort()).toEqual([0, 1]);
+        // one sigmoid unit: the page shows p and 1 - p (in float64), which sum to 1 up to rounding
+        expect(Math.abs(preds[0].probability + preds[1].probability - 1)).toBeLessThanOrEqual(1e-12);
+        expect(await p.$$eval('#predictions td.p', (tds) => tds.map((td) => td.textContent))).toEqual(preds.map((q) => q.probability.toFixed(4)));
+        // and they are that frame's: the library in this process on the pixels the page shows
+        // (SwiftShader vs lavapipe, as for the predictions above: 1e-5)
+        const cs = await import('../../src/index.ts');
+        const { loadModel } = await import('../../src/models/load_model.ts');
+        const { kerasLoadImg } = await import('../../src/viz/resize.ts');
+        const { rescale } = await import('../../src/viz/preprocess.ts');
+        await cs.setBackend('webgpu');
+        const m = await loadModel(MODEL);
+        const x = cs.tensor(rescale(kerasLoadImg(frame, [50, 50]).data), [1, 50, 50, 3]);
+        const out = m.predict(x);
+        const dog = (await out.data())[0];
+        out.dispose();
+        x.dispose();
+        m.dispose();
+        const d = Math.abs(preds.find((q) => q.index === 1)!.probability - dog);
+        measured.push(`camera: launch + page ${launched} ms, model + open, close, open, take ${ms} ms, check in node ${Math.round(performance.now() - t - ms)} ms; p(class 1) page ${preds.find((q) => q.index === 1)!.probability.toFixed(4)}, |page - node| ${d.toExponential(2)}`);
+        expect(d).toBeLessThanOrEqual(1e-5);
+        expect(errs).toEqual([]);
+      } finally {
+        await cam.close();
       }
     },
     GUARD,

@@ -215,6 +215,7 @@ async function openWithArch(arch: string) {
 
 /** Opens a photo: the worker decodes it with the library, as the CLI reads it (PNG and JPEG, PIL's pixels). */
 async function openImageFile(file: FileBytes) {
+  if (cameraStream) closeCamera();
   await action(
     'image',
     async () => {
@@ -227,6 +228,88 @@ async function openImageFile(file: FileBytes) {
     },
     file.name,
   );
+}
+
+// ---------------------------------------------------------------------------
+// the camera: a live preview first, the photo when the user clicks "take the photo"
+
+let cameraStream: MediaStream | undefined;
+/** Counts camera openings and closings: a camera granted after its "close" was clicked is stopped at once. */
+let cameraTurn = 0;
+
+/** The camera's errors in words: what happened and what the user can do. */
+function cameraProblem(e: unknown): string {
+  const name = (e as { name?: string }).name ?? '';
+  const msg = (e as Error).message ?? String(e);
+  if (name === 'NotAllowedError' || name === 'SecurityError') return 'the camera: the browser refused it (permission denied); allow the camera for this page (the icon in the address bar) and click "use the camera" again';
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'the camera: the browser found no camera on this computer; choose a photo file instead';
+  if (name === 'NotReadableError' || name === 'AbortError') return `the camera: it could not be started (another program may be using it): ${msg}`;
+  return `the camera: ${name ? `${name}: ` : ''}${msg}`;
+}
+
+/** Asks for the camera and shows its live picture; the photo is taken by the "take the photo" button. */
+async function openCamera() {
+  if (cameraStream) return;
+  if (!navigator.mediaDevices?.getUserMedia) {
+    return showError(`the camera: this browser offers no camera to this page (browsers give cameras only to pages served over https or from localhost; this one is ${location.origin})`);
+  }
+  const v = $<HTMLVideoElement>('camera-video');
+  const take = $<HTMLButtonElement>('camera-take');
+  $<HTMLButtonElement>('camera').disabled = true;
+  take.disabled = true;
+  $('camera-status').textContent = 'asking for the camera...';
+  $('camera-box').hidden = false;
+  const turn = ++cameraTurn;
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    if (turn !== cameraTurn) return stream.getTracks().forEach((t) => t.stop());
+    cameraStream = stream;
+    const track = stream.getVideoTracks()[0];
+    if (track) {
+      track.onended = () => {
+        if (cameraStream !== stream) return;
+        closeCamera();
+        showError('the camera: it stopped (unplugged, or taken by another program)');
+      };
+    }
+    v.srcObject = stream;
+    await v.play();
+    // play() resolves once a frame is there; the size comes with it
+    if (!v.videoWidth) await new Promise((r) => v.addEventListener('loadedmetadata', r, { once: true }));
+    if (turn !== cameraTurn) return;
+    const s = track?.label;
+    $('camera-status').textContent = `${s ? `${s}, ` : ''}${v.videoWidth}x${v.videoHeight}: point it, then take the photo`;
+    take.disabled = false;
+  } catch (e) {
+    if (turn !== cameraTurn) return; // closed meanwhile: play() was interrupted, nothing to report
+    closeCamera();
+    showError(cameraProblem(e));
+  }
+}
+
+/** Stops the camera (its light goes off) and hides the preview. */
+function closeCamera() {
+  cameraTurn++;
+  cameraStream?.getTracks().forEach((t) => t.stop());
+  cameraStream = undefined;
+  const v = $<HTMLVideoElement>('camera-video');
+  v.pause();
+  v.srcObject = null;
+  $('camera-box').hidden = true;
+  $('camera-status').textContent = '';
+  $<HTMLButtonElement>('camera-take').disabled = true;
+  $<HTMLButtonElement>('camera').disabled = false;
+}
+
+/** The frame on the preview now, as a PNG (lossless) opened like a photo file; the camera stops. */
+async function takePhoto() {
+  const v = $<HTMLVideoElement>('camera-video');
+  if (!cameraStream || !v.videoWidth) return showError('the camera: it has no picture yet; wait for the preview');
+  const c = new OffscreenCanvas(v.videoWidth, v.videoHeight);
+  c.getContext('2d')!.drawImage(v, 0, 0, v.videoWidth, v.videoHeight);
+  closeCamera();
+  const blob = await c.convertToBlob({ type: 'image/png' });
+  await openImageFile({ name: 'camera.png', bytes: new Uint8Array(await blob.arrayBuffer()) });
 }
 
 async function fetchBytes(path: string): Promise<FileBytes> {
@@ -668,8 +751,11 @@ async function runValidate() {
   const seed = Number($<HTMLInputElement>('v-seed').value);
   if (!(Number.isInteger(steps) && steps >= 0 && steps <= 10_000)) return showError('validate: ascent steps must be a whole number from 0 to 10000');
   if (!Number.isInteger(seed)) return showError('validate: the seed must be a whole number');
+  // running from the click on: the button is off while the input is fetched too
+  $('v-verdict').dataset.state = 'running';
+  $<HTMLButtonElement>('v-run').disabled = true;
   const got = await action('validate-input', () => call<ValidationInput>({ op: 'validationInput', withPhoto }));
-  if (!got) return;
+  if (!got) return validationDone('failed');
   clearValidation();
   const engine = $<HTMLSelectElement>('v-engine').value === 'cpu' ? 'cpu' : got.engine;
   const f = $<HTMLSelectElement>('v-filter').value;
@@ -837,24 +923,9 @@ function wire() {
     b.onclick = async () => openImageFile(await fetchBytes(name));
     $('demo-images').append(b);
   }
-  $('camera').onclick = async () => {
-    const v = $<HTMLVideoElement>('camera-video');
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: true });
-      v.srcObject = stream;
-      v.hidden = false;
-      await v.play();
-      await new Promise((r) => setTimeout(r, 500));
-      const c = new OffscreenCanvas(v.videoWidth, v.videoHeight);
-      c.getContext('2d')!.drawImage(v, 0, 0);
-      stream.getTracks().forEach((t) => t.stop());
-      v.hidden = true;
-      const blob = await c.convertToBlob({ type: 'image/png' });
-      await openImageFile({ name: 'camera.png', bytes: new Uint8Array(await blob.arrayBuffer()) });
-    } catch (e) {
-      showError(`the camera: ${(e as Error).message}`);
-    }
-  };
+  $('camera').onclick = () => void openCamera();
+  $('camera-take').onclick = () => void takePhoto();
+  $('camera-close').onclick = () => closeCamera();
   document.querySelectorAll<HTMLButtonElement>('button.tab').forEach((t) => {
     t.onclick = () => {
       document.querySelectorAll('.tab').forEach((x) => x.classList.toggle('active', x === t));
@@ -916,6 +987,10 @@ async function start() {
     el.textContent = `engine: ${r.backend} (${r.adapter})`;
     $<HTMLSelectElement>('v-engine').options[0].textContent = `the page's (${r.backend})`;
     if (r.fallback) {
+      // the Validate tab's TF.js webgpu reference needs WebGPU too
+      const o = $<HTMLSelectElement>('v-reference').querySelector<HTMLOptionElement>('option[value="tfjs-webgpu"]')!;
+      o.disabled = true;
+      o.textContent = 'webgpu (needs WebGPU: not in this browser)';
       showNotice(
         `WebGPU is not available here (${r.fallback}). It is in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, ` +
           'Safari 26+, and Firefox 141+ on Windows. The page now runs on the plain TypeScript backend: it works, but slowly (use the small cats-vs-dogs model).',
