@@ -44,11 +44,17 @@ export interface TapTiling {
    * pixel stride and offset and the output's stride and offset to be multiples of 4.
    */
   vec4?: boolean;
+  /**
+   * For N <= 4 columns (TN = N): threads side by side along M, each holding TM rows and all N
+   * columns; A read as vec4 along the channels, B as the N vec4s that hold 4 channels' rows
+   * (4 N consecutive floats). Needs L and the image's pixel stride and offset to be multiples of 4.
+   */
+  narrow?: boolean;
 }
 
 /** The tile's name in pipeline keys, labels and tuning records. */
 export function tapTileName(t: TapTiling): string {
-  return `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}${t.vec4 ? 'v' : ''}`;
+  return `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}${t.vec4 ? 'v' : ''}${t.narrow ? 'n' : ''}`;
 }
 
 /**
@@ -113,6 +119,11 @@ export function defaultTapTiling(s: TapGemmSpec, subgroupSize: number | undefine
     return d?.vec4 && tapTilingFits(s, v, subgroupSize) ? v : { TM: s.M, TN: 4, WG: 64 };
   }
   const d = tunedTapDefault();
+  // an adapter whose default is the vec4 form: a GEMM of 1-4 columns on the narrow form (threads along M)
+  if (d?.vec4 && s.N <= 4) {
+    const n: TapTiling = { TM: 4, TN: s.N, WG: 16, narrow: true };
+    if (tapTilingFits(s, n, subgroupSize)) return n;
+  }
   // (one column per thread: 16 rows ran as fast as 32 on lavapipe's dense backward input and compile in 0.6 s instead of 1.6 s)
   if (d && tapTilingFits(s, d, subgroupSize)) {
     if (s.N <= d.WG && !d.vec4) return { ...d, TM: Math.max(d.TM, 16), TN: 1 };
@@ -139,6 +150,10 @@ function smallConvolution(s: TapGemmSpec): boolean {
 
 /** Whether a tile can run this GEMM on this device. */
 export function tapTilingFits(s: { L: number; N?: number; rows?: TapRows; outStride?: number; outOffset?: number }, t: TapTiling, subgroupSize: number | undefined): boolean {
+  if (t.narrow) {
+    const four = (v: number | undefined) => v === undefined || v % 4 === 0;
+    return !t.subgroup && !t.vec4 && s.N === t.TN && t.TN <= 4 && s.L % 4 === 0 && s.rows !== undefined && four(s.rows.PIX) && four(s.rows.AOFF);
+  }
   if (t.vec4) {
     const four = (v: number | undefined) => v === undefined || v % 4 === 0;
     return !t.subgroup && t.TN % 4 === 0 && s.L % 4 === 0 && s.N !== undefined && four(s.N) && s.rows !== undefined && four(s.rows.PIX) && four(s.rows.AOFF) && four(s.outStride) && four(s.outOffset);
@@ -154,6 +169,10 @@ export function tapTilingOf(s: TapGemmSpec, key: string | undefined, subgroupSiz
 const MAX_GRID = 65535;
 
 export function grid(s: TapGemmSpec, t: TapTiling): [number, number, number] {
+  if (t.narrow) {
+    const tiles = Math.ceil(s.M / (t.TM * t.WG));
+    return [1, Math.min(tiles, MAX_GRID), Math.ceil(tiles / MAX_GRID)];
+  }
   const rowTiles = Math.ceil(s.M / t.TM);
   return [Math.ceil(s.N / (t.TN * t.WG)), Math.min(rowTiles, MAX_GRID), Math.ceil(rowTiles / MAX_GRID)];
 }
@@ -323,7 +342,8 @@ function vec4Source(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInput
         : 'if (ACC != 0u) { out[i] = out[i] + v; } else { out[i] = v; }';
   const loadA = s.maskA ? `return select(${z}, select(${z}, in0[i], in2[i] > ${z}), live);` : `return select(${z}, in0[i], live);`;
   // a (rows) times the 4 B rows of run j: acc += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3
-  const mac = (i: number, j: number) => `acc${i}_${j} = fma(vec4<f32>(a${i}.w), b3_${j}, fma(vec4<f32>(a${i}.z), b2_${j}, fma(vec4<f32>(a${i}.y), b1_${j}, fma(vec4<f32>(a${i}.x), b0_${j}, acc${i}_${j}))));`;
+  // (multiply, then add, in channel order: the sums of the other forms, so a tile changes timings, not results)
+  const mac = (i: number, j: number) => `acc${i}_${j} = (((acc${i}_${j} + a${i}.x * b0_${j}) + a${i}.y * b1_${j}) + a${i}.z * b2_${j}) + a${i}.w * b3_${j};`;
   return `${decls}
 struct Params { p: array<vec4<u32>, ${Math.ceil(WORDS.length / 4)}> };
 @group(0) @binding(${nInputs + 1}) var<uniform> u: Params;
@@ -368,9 +388,67 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
+/**
+ * Narrow form (N = TN <= 4 columns, e.g. the backprop input of a first layer on RGB): thread x of
+ * workgroup w holds rows (w WG + x) TM ... + TM - 1 and every column. Per step of 4 channels it
+ * reads one vec4 of A per row and the TN vec4s holding B's next 4 rows (4 TN consecutive floats:
+ * B[c + k, n] is float k TN + n of them), and does 4 TN multiply-adds per row.
+ */
+function narrowSource(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
+  const { TM, TN, WG } = t;
+  const rows = range(TM);
+  const cols = range(TN);
+  const decls = [
+    `@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;`,
+    `@group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;`,
+    ...range(nInputs - 2).map((i) => `@group(0) @binding(${i + 2}) var<storage, read> in${i + 2}: array<${s.maskA ? 'vec4<f32>' : 'f32'}>;`),
+    `@group(0) @binding(${nInputs}) var<storage, read_write> out: array<f32>;`,
+  ].join('\n');
+  const params = WORDS.map((w, i) => `let ${w} = ${SIGNED.has(w) ? `i32(P(${i}u))` : `P(${i}u)`};`).join(' ');
+  const z = 'vec4<f32>(0.0)';
+  const loadA = s.maskA ? `return select(${z}, select(${z}, in0[i], in2[i] > ${z}), live);` : `return select(${z}, in0[i], live);`;
+  const comp = ['x', 'y', 'z', 'w'];
+  const bAt = (k: number, n: number) => `b${Math.floor((k * TN + n) / 4)}.${comp[(k * TN + n) % 4]}`;
+  const mac = (i: number, n: number) => `acc${i}_${n} = (((acc${i}_${n} + a${i}.x * ${bAt(0, n)}) + a${i}.y * ${bAt(1, n)}) + a${i}.z * ${bAt(2, n)}) + a${i}.w * ${bAt(3, n)};`;
+  return `${decls}
+struct Params { p: array<vec4<u32>, ${Math.ceil(WORDS.length / 4)}> };
+@group(0) @binding(${nInputs + 1}) var<uniform> u: Params;
+fn P(i: u32) -> u32 { return u.p[i / 4u][i % 4u]; }
+fn loadA(i: u32, live: bool) -> vec4<f32> { ${loadA} }
+fn store(m: u32, n: u32, v: f32, OSTRIDE: u32, OOFF: u32, ACC: u32) {
+  let i = m * OSTRIDE + OOFF + n;
+  ${storeStatement(e)}
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  ${params}
+  let m0 = ((wid.z * ${MAX_GRID}u + wid.y) * ${WG}u + lid.x) * ${TM}u;
+  ${FIRST_ROW}
+  ${rows.map((i) => `${i > 0 ? nextRow(`m0 + ${i}u`) : ''} ${rowOrigin(`${i}`)}`).join('\n  ')}
+  ${rows.map((i) => cols.map((n) => `var acc${i}_${n} = 0.0;`).join(' ')).join('\n  ')}
+  var brow = 0u;
+  for (var ky = 0i; ky < i32(KH); ky++) {
+    for (var kx = 0i; kx < i32(KW); kx++) {
+      let ty = ky * DY; let tx = kx * DX; let toff = (ty * IW + tx) * PIX;
+      ${rows.map((i) => `let live${i} = u32(y0${i} + ty) < u32(IH) && u32(x0${i} + tx) < u32(IW); let base${i} = u32(max(b0${i} + toff, 0)) / 4u;`).join('\n      ')}
+      var r0 = brow / 4u;
+      for (var c4 = 0u; c4 < L / 4u; c4++) {
+        ${rows.map((i) => `let a${i} = loadA(base${i} + c4, live${i});`).join(' ')}
+        ${cols.map((q) => `let b${q} = in1[r0 + ${q}u];`).join(' ')}
+        ${rows.map((i) => cols.map((n) => mac(i, n)).join(' ')).join('\n        ')}
+        r0 += ${TN}u;
+      }
+      brow += L * N;
+    }
+  }
+  ${rows.map((i) => `if (m0 + ${i}u < M) { ${cols.map((n) => `store(m0 + ${i}u, ${n}u, acc${i}_${n}, OSTRIDE, u32(OOFF), ACC);`).join(' ')} }`).join('\n  ')}
+}`;
+}
+
 /** The WGSL of one tap-GEMM pipeline: it depends only on the tile, the epilogue and the mask, never on sizes. */
 export function tapGemmSource(s: { maskA?: boolean; epilogue?: TapEpilogue }, t: TapTiling, nInputs: number): string {
   const e = s.epilogue ?? 'none';
+  if (t.narrow) return narrowSource(s, e, t, nInputs);
   if (t.vec4) return vec4Source(s, e, t, nInputs);
   return t.subgroup ? subgroupSource(s, e, t, nInputs) : loopSource(s, e, t, nInputs);
 }

@@ -17,13 +17,15 @@ export const TILING_CANDIDATES: GemmTiling[] = [
   { TM: 4, TN: 4, WM: 8, WN: 8, BK: 32 },
 ];
 
-/** The vec4 tap tiles (tap_gemm.ts's vec4 form: four floats per access, for SwiftShader). */
+/** The vec4 tap tiles (tap_gemm.ts's vec4 and narrow forms: four floats per access, for SwiftShader). */
 export const VEC4_CANDIDATES: TapTiling[] = [
   { TM: 4, TN: 4, WG: 4, vec4: true },
   { TM: 4, TN: 4, WG: 16, vec4: true },
   { TM: 4, TN: 4, WG: 32, vec4: true },
   { TM: 4, TN: 8, WG: 16, vec4: true },
   { TM: 8, TN: 4, WG: 16, vec4: true },
+  // the narrow form, for GEMMs of 1-4 columns (TN = N: only the one that matches fits)
+  ...[1, 2, 3, 4].flatMap((TN) => [4, 8].map((TM) => ({ TM, TN, WG: 16, narrow: true }))),
 ];
 
 /** Candidates for the tap GEMM (tap_gemm.ts); the subgroup forms where the device has a fixed subgroup size. */
