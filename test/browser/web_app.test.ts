@@ -534,20 +534,38 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
   );
 
   it(
-    'the camera (Chromium\'s fake device): a live preview, "take the photo" gives that frame and its predictions; close turns it off',
+    'the camera (Chromium\'s fake device): refused, a message; allowed, a live preview, "take the photo" gives that frame and its predictions; close turns it off',
     async () => {
       // Chromium's fake capture device (a green test picture with a moving pie and a clock,
-      // 640x480 unless asked for another size); the fake UI answers the permission prompt, and
-      // the context grants 'camera' as a user's "Allow" does
+      // 640x480 unless asked for another size). No --use-fake-ui-for-media-stream (it would
+      // accept every prompt): the permission is the context's, as a user's answer is the
+      // site's. A context that did not grant 'camera' gets the headless prompt's answer, a
+      // refusal (NotAllowedError); the one that did is a user who clicked "Allow".
       const t0 = performance.now();
-      const cam = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'], timeout: 60_000 });
+      const cam = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, '--use-fake-device-for-media-stream'], timeout: 60_000 });
       try {
-        const ctx = await cam.newContext({ permissions: ['camera'], viewport: { width: 1280, height: 900 } });
-        const p = await ctx.newPage();
         const errs: string[] = [];
-        p.on('pageerror', (e) => errs.push(`uncaught in page: ${e.message}`));
-        await p.goto(page.url(), { waitUntil: 'load', timeout: GUARD });
-        await p.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: GUARD });
+        const open = async (permissions: string[]) => {
+          const ctx = await cam.newContext({ permissions, viewport: { width: 1280, height: 900 } });
+          const q = await ctx.newPage();
+          q.on('pageerror', (e) => errs.push(`uncaught in page: ${e.message}`));
+          await q.goto(page.url(), { waitUntil: 'load', timeout: GUARD });
+          await q.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: GUARD });
+          return q;
+        };
+        const previewing = (q: Page) => q.waitForFunction(() => !(document.getElementById('camera-take') as HTMLButtonElement).disabled || !document.getElementById('error')!.hidden, undefined, { timeout: GUARD });
+        const cameraOff = (q: Page) =>
+          q.evaluate(() => ({ box: document.getElementById('camera-box')!.hidden, stream: (document.getElementById('camera-video') as HTMLVideoElement).srcObject === null, button: !(document.getElementById('camera') as HTMLButtonElement).disabled }));
+        // refused: the message says so and what to do; the preview is gone, the button works again
+        const refused = await open([]);
+        await refused.click('#camera');
+        await previewing(refused);
+        const said = await refused.evaluate(() => (document.getElementById('error')!.hidden ? '' : document.getElementById('error')!.textContent ?? ''));
+        measured.push(`camera refused: "${said}"`);
+        expect(said).toMatch(/^the camera: the browser refused it \(permission denied\); allow the camera for this page/);
+        expect(await cameraOff(refused)).toEqual({ box: true, stream: true, button: true });
+        await refused.context().close();
+        const p = await open(['camera']);
         const launched = Math.round(performance.now() - t0);
         const t = performance.now();
         const pageError = () => p.evaluate(() => (document.getElementById('error')!.hidden ? '' : document.getElementById('error')!.textContent ?? ''));
@@ -555,27 +573,24 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
         let n = await count();
         await p.setInputFiles('#model-file', MODEL);
         await p.waitForFunction((k) => Number(document.body.dataset.done ?? 0) > k, n, { timeout: GUARD });
-        const previewing = () => p.waitForFunction(() => !(document.getElementById('camera-take') as HTMLButtonElement).disabled || !document.getElementById('error')!.hidden, undefined, { timeout: GUARD });
-        const cameraOff = () =>
-          p.evaluate(() => ({ box: document.getElementById('camera-box')!.hidden, stream: (document.getElementById('camera-video') as HTMLVideoElement).srcObject === null, button: !(document.getElementById('camera') as HTMLButtonElement).disabled }));
         // open, then close without a photo: the preview goes and the stream is released
         await p.click('#camera');
-        await previewing();
+        await previewing(p);
         expect(await pageError()).toBe('');
         expect(await p.isVisible('#camera-video')).toBe(true);
         expect(await p.textContent('#camera-status')).toMatch(/640x480: point it, then take the photo/);
         await p.click('#camera-close');
-        expect(await cameraOff()).toEqual({ box: true, stream: true, button: true });
+        expect(await cameraOff(p)).toEqual({ box: true, stream: true, button: true });
         // what a user does: "use the camera", then "take the photo"
         await p.click('#camera');
-        await previewing();
+        await previewing(p);
         expect(await pageError()).toBe('');
         n = await count();
         await p.click('#camera-take');
         await p.waitForFunction((k) => Number(document.body.dataset.done ?? 0) > k || !document.getElementById('error')!.hidden, n, { timeout: GUARD });
         const ms = Math.round(performance.now() - t);
         expect(await pageError()).toBe('');
-        expect(await cameraOff()).toEqual({ box: true, stream: true, button: true });
+        expect(await cameraOff(p)).toEqual({ box: true, stream: true, button: true });
         expect(await p.getAttribute('#image-status', 'data-image')).toBe('camera.png');
         expect(await p.textContent('#image-status')).toBe('camera.png: 640x480');
         // the pixels the page shows, as a PNG of its photo canvas (lossless; opaque, so no
@@ -609,7 +624,7 @@ describe('the web page (issue 11) in headless Chromium, against the CLI', () => 
         x.dispose();
         m.dispose();
         const d = Math.abs(preds.find((q) => q.index === 1)!.probability - dog);
-        measured.push(`camera: launch + page ${launched} ms, model + open, close, open, take ${ms} ms, check in node ${Math.round(performance.now() - t - ms)} ms; p(class 1) page ${preds.find((q) => q.index === 1)!.probability.toFixed(4)}, |page - node| ${d.toExponential(2)}`);
+        measured.push(`camera: launch, refused, page ${launched} ms, model + open, close, open, take ${ms} ms, check in node ${Math.round(performance.now() - t - ms)} ms; p(class 1) page ${preds.find((q) => q.index === 1)!.probability.toFixed(4)}, |page - node| ${d.toExponential(2)}`);
         expect(d).toBeLessThanOrEqual(1e-5);
         expect(errs).toEqual([]);
       } finally {
