@@ -211,6 +211,12 @@ const VEC4_CASES: OpCase[] = [
     f: (dy, w, m) => cs.conv2dBackpropInput(dy, w, [1, 5, 4, 2], { padding: 'same', reluOutput: m }),
   },
   {
+    name: 'conv2d valid 2x3 stride 2, 3 -> 16 channels (backprop filter: outer products, one channel)',
+    covers: ['conv2d'],
+    inputs: () => [rand([2, 9, 8, 3], 235), rand([2, 3, 3, 16], 236)],
+    f: (x, w) => cs.conv2d(x, w, { strides: 2 }),
+  },
+  {
     name: 'matmul 2 rows, K = 24, N = 36',
     covers: ['matmul'],
     inputs: () => [rand([2, 24], 228), rand([24, 36], 229)],
@@ -237,6 +243,8 @@ describe('the vec4 tap GEMM (tap_gemm.ts) agrees with the reference backend', ()
       expect(onVec4, keys.join(', ')).toBe(vec4Cases.some((n) => c.name.includes(n)));
       // 1-4 columns with channel runs a multiple of 4: the narrow form
       if (c.name.includes('narrow')) expect(keys.some((k) => /\|tap[\d.]+n$/.test(k)), keys.join(', ')).toBe(true);
+      // a filter gradient with a multiple of 8 filters: the outer-product backprop filter (vec4 channels where they divide by 4)
+      if (/16 -> 40|3 -> 16/.test(c.name)) expect(keys.some((k) => k.startsWith(`conv2dBackpropFilter-outer${c.name.includes('3 -> 16') ? '1' : '4'}`)), keys.join(', ')).toBe(true);
     });
   }
 });

@@ -3,7 +3,7 @@ import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { Dispatch, TuneHook, WebGPUBackend } from './backend.ts';
 import { dispatchGemm, type GemmSpec, type GemmTiling, makeGemm, tilingOf } from './gemm.ts';
 import { currentTapTiling, dispatchTapGemm, makeTapGemm, type TapEpilogue, type TapGemmSpec, type TapTiling, tapTilingFits } from './tap_gemm.ts';
-import { tapCandidates, TILING_CANDIDATES, usesTapGemm } from './tuning.ts';
+import { tapCandidates, TILING_CANDIDATES, tunedTapDefault, usesTapGemm } from './tuning.ts';
 import { bindings, bufferOf, divMagic, entry1d, newOutput, packParams, UDIV_WGSL, WG } from './program.ts';
 
 /**
@@ -306,12 +306,77 @@ ${entry1d(WG)}
   out[dst + 3u * IC4] = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
 }`;
 
+/**
+ * Backprop filter as outer products, for adapters whose tap GEMM is the vec4 form (SwiftShader):
+ * thread (t, c, f8) holds dw[t, c.., f8*8..+7] (c one channel, or with vec4 four channels) and
+ * walks every pixel in order, adding x[pixel + tap, c..] times dy[pixel, f8*8..+7]: two or three
+ * vec4 reads for 8 or 32 multiply-adds, where the shared-memory GEMM reads one float per lane.
+ * The sum runs over the pixels in the GEMM's order (multiply, then add).
+ */
+function backpropFilterOuter(vec4: boolean): string {
+  const cs = vec4 ? [0, 1, 2, 3] : [0];
+  const comp = ['x', 'y', 'z', 'w'];
+  const xv = (i: number) => (vec4 ? `xv.${comp[i]}` : 'xv');
+  return `@group(0) @binding(0) var<storage, read> in0: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+struct Params { p: array<vec4<u32>, 5> };
+@group(0) @binding(3) var<uniform> u: Params;
+fn P(i: u32) -> u32 { return u.p[i / 4u][i % 4u]; }
+${UDIV_WGSL}
+${entry1d(64)}
+  if (gid >= P(0u)) { return; }
+  let NB = P(1u); let IH = i32(P(2u)); let IW = i32(P(3u)); let CG = P(4u); let OH = P(5u); let OW = P(6u); let OC4 = P(7u);
+  let SH = P(8u); let SW = P(9u); let DH = P(10u); let DW = P(11u); let PT = i32(P(12u)); let PL = i32(P(13u)); let KW = P(14u);
+  let q = udiv(gid, P(15u), P(16u)); let f8 = gid - q * (OC4 / 2u);
+  let t = udiv(q, P(17u), P(18u)); let c = q - t * CG;
+  let ky = t / KW; let kx = t - ky * KW;
+  ${cs.map((i) => `var a${i}_0 = vec4<f32>(0.0); var a${i}_1 = vec4<f32>(0.0);`).join(' ')}
+  for (var n = 0u; n < NB; n++) {
+    for (var oy = 0u; oy < OH; oy++) {
+      let iy = i32(oy * SH + ky * DH) - PT;
+      let rowOk = iy >= 0 && iy < IH;
+      let xrow = (i32(n) * IH + max(iy, 0)) * IW;
+      var d = ((n * OH + oy) * OW) * OC4 + f8 * 2u;
+      for (var ox = 0u; ox < OW; ox++) {
+        let ix = i32(ox * SW + kx * DW) - PL;
+        let xi = u32(xrow + max(ix, 0)) * CG + c;
+        let xv = select(${vec4 ? 'vec4<f32>(0.0)' : '0.0'}, in0[xi], rowOk && ix >= 0 && ix < IW);
+        let d0 = in1[d]; let d1 = in1[d + 1u];
+        ${cs.map((i) => `a${i}_0 = a${i}_0 + ${xv(i)} * d0; a${i}_1 = a${i}_1 + ${xv(i)} * d1;`).join(' ')}
+        d += OC4;
+      }
+    }
+  }
+  // dw[t, c, f]: row (t * CG + c) * ${cs.length} + i of ${vec4 ? 'four channels' : 'one channel'}, OC4 vec4s per row
+  let o = (t * CG + c) * ${cs.length}u * OC4 + f8 * 2u;
+  ${cs.map((i) => `out[o + ${i}u * OC4] = a${i}_0; out[o + ${i}u * OC4 + 1u] = a${i}_1;`).join(' ')}
+}`;
+}
+
 // dw[k=(ky,kx,c), f] = sum over p=(n,oy,ox) of im2col(x)[p, k] * dy[p, f]
 registerKernel('conv2dBackpropFilter', 'webgpu', ({ x, dy }, a, backend) => {
   const filterShape = a.filterShape as number[];
   const g = convGeometry(x.shape, filterShape, a as unknown as ConvAttrs, 'conv2dBackpropFilter');
   const { out, buf, size, bytes } = newOutput(backend, [...filterShape]);
   if (size === 0) return out;
+  if (tunedTapDefault()?.vec4 && g.outC % 8 === 0) {
+    const v4 = g.inC % 4 === 0;
+    const CG = v4 ? g.inC / 4 : g.inC;
+    const taps = g.kH * g.kW;
+    const threads = taps * CG * (g.outC / 8);
+    (backend as WebGPUBackend).dispatch({
+      key: `conv2dBackpropFilter-outer${v4 ? '4' : '1'}`,
+      label: `${key('conv2dBackpropFilter-outer', g)}`,
+      source: () => backpropFilterOuter(v4),
+      uniforms: packParams([threads, g.batch, g.inH, g.inW, CG, g.outH, g.outW, g.outC / 4, g.strideH, g.strideW, g.dilH, g.dilW, g.padTop, g.padLeft, g.kW, ...divMagic(g.outC / 8), ...divMagic(CG)]),
+      inputs: [bufferOf(x), bufferOf(dy)],
+      output: buf,
+      outputBytes: bytes,
+      workgroups: Math.ceil(threads / 64),
+    });
+    return out;
+  }
   const spec: GemmSpec = {
     M: g.kH * g.kW * g.inC,
     N: g.outC,
