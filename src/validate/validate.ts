@@ -330,7 +330,8 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
         const p = got[got.length - 1];
         if (classifier) top = units === 1 ? (p[0] > (prob ? 0.5 : 0) ? 1 : 0) : p.indexOf(Math.max(...p));
       } finally {
-        cs.dispose(outs);
+        // a layer that passes its input through (an identity at inference) returns the input tensor itself: that one stays
+        cs.dispose(outs.filter((t) => t !== xt));
       }
       // the top class known, the score's gradient in a second pass
       const { value, grads } = cs.gradientsOf(() => ({ value: ourScore(model.run(xt, [scoreSrc])[0]), wrt: [xt] }));
@@ -597,7 +598,7 @@ async function ascentRows(
           shapes.set(n, [...kept[i].shape]);
         });
       } finally {
-        cs.dispose(kept);
+        cs.dispose(kept.filter((t) => t !== input));
       }
       ourLosses.push((await value.data())[0]);
       value.dispose();
