@@ -1,6 +1,6 @@
 import type { Dispatch, TuneHook, WebGPUBackend } from './backend.ts';
 import { gemmSource, type GemmTiling } from './gemm.ts';
-import { tapGemmSource, tapTileName, type TapTiling } from './tap_gemm.ts';
+import { isTapTiling, tapGemmSource, tilingName, type TapTiling } from './tap_gemm.ts';
 import { currentTuningTable, hasTuningEntry, setTapDefault, setTuningEntry, tapCandidates, TILING_CANDIDATES, tunedTapDefault } from './tuning.ts';
 import { hash32, saveCachedTable } from './tuning_cache.ts';
 
@@ -27,8 +27,8 @@ export function kernelSourceHash(subgroupSize: number | undefined): string {
   return hash32(parts.join('\n'));
 }
 
-const isTap = (t: TapTiling | GemmTiling): t is TapTiling => 'WG' in t;
-const tileName = (t: TapTiling | GemmTiling) => (isTap(t) ? tapTileName(t) : `${t.TM}.${t.TN}.${t.WM}.${t.WN}.${t.BK}`);
+const isTap = isTapTiling;
+const tileName = tilingName;
 
 /** Milliseconds per run of one dispatch (after one run that compiles it), over enough runs to pass ~30 ms. */
 async function timeDispatch(backend: WebGPUBackend, d: Dispatch): Promise<number> {

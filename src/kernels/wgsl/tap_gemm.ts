@@ -1,6 +1,7 @@
 import type { Dispatch, TuneHook, WebGPUBackend } from './backend.ts';
 import { bindings, packParams } from './program.ts';
 import { tunedTapDefault, tunedTapTiling } from './tuning.ts';
+import type { GemmTiling } from './gemm.ts';
 
 /**
  * A register-tiled GEMM without workgroup memory, C[M,N] = A[M,K] B[K,N], for the
@@ -55,6 +56,14 @@ export interface TapTiling {
 /** The tile's name in pipeline keys, labels and tuning records. */
 export function tapTileName(t: TapTiling): string {
   return `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}${t.vec4 ? 'v' : ''}${t.narrow ? 'n' : ''}`;
+}
+
+/** Whether a tile is the tap GEMM's (else the shared-memory GEMM's). */
+export const isTapTiling = (t: TapTiling | GemmTiling): t is TapTiling => 'WG' in t;
+
+/** A tile of either GEMM as the tuners and tables name it. */
+export function tilingName(t: TapTiling | GemmTiling): string {
+  return isTapTiling(t) ? tapTileName(t) : `${t.TM}.${t.TN}.${t.WM}.${t.WN}.${t.BK}`;
 }
 
 /**

@@ -16,7 +16,7 @@
 import * as cs from '../../../src/index.ts';
 import type { WebGPUBackend } from '../../../src/kernels/wgsl/backend.ts';
 import type { GemmTiling } from '../../../src/kernels/wgsl/gemm.ts';
-import type { TapTiling } from '../../../src/kernels/wgsl/tap_gemm.ts';
+import { isTapTiling, tilingName, type TapTiling } from '../../../src/kernels/wgsl/tap_gemm.ts';
 import { forceTapTiling, forceTiling, isSoftwareAdapter, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../../../src/kernels/wgsl/tuning.ts';
 import { VGG16_CONVS } from '../../../bench/vgg16_ops.ts';
 import { tiledKeysOf as tiledKeysOfOp } from '../../../bench/tiled_keys.ts';
@@ -34,8 +34,9 @@ export interface TuneOptions {
   log?: (line: string) => void;
 }
 
-const isTap = (t: GemmTiling | TapTiling): t is TapTiling => 'WG' in t;
-const suffixOf = (t: GemmTiling | TapTiling) => (isTap(t) ? `tap${t.TM}.${t.TN}.${t.WG}${t.subgroup ? 's' : ''}` : `${t.TM}.${t.TN}.${t.WM}.${t.WN}.${t.BK}`);
+const isTap = isTapTiling;
+// the name the tiled kernel reports for its tile: the same function names both
+const suffixOf = tilingName;
 
 export async function tuneAdapter(o: TuneOptions = {}): Promise<TuningTable> {
   const log = o.log ?? ((l: string) => console.log(l));
