@@ -5,12 +5,14 @@
  * file is edited for both engines alike, and a model TF.js cannot build or a layer only
  * one side has gives a row saying so while the other rows are still computed.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as cs from '../../src/index.ts';
-import { readModelFile, type ReadModel } from '../../src/models/load_model.ts';
+import { readModelArchitecture, readModelFile, type ReadModel } from '../../src/models/load_model.ts';
 import type { WeightArray } from '../../src/models/keras/spec.ts';
-import { storedKerasConfig, type StoredConfig } from '../../src/validate/keras_config.ts';
+import { storedKerasConfig, withInputSize, type StoredConfig } from '../../src/validate/keras_config.ts';
+import { generatedWeightArrays } from '../helpers/tfjs_keras.ts';
 import { validateModel, formatReport, type ValidationReport } from '../../src/validate/validate.ts';
 import { fixturesDir } from '../models/keras_helpers.ts';
 
@@ -237,4 +239,14 @@ describe('options the report uses', () => {
     expect(bad.firstFailure).toBe('dense_1');
     expect(bad.rows.find((x) => x.kind === 'input-gradient')!.status).toBe('fail');
   });
+});
+
+describe('a layer that returns its input tensor itself', () => {
+  it("MobileNetV3Large's keras.applications config (generated weights, 32x32): the input stays live through validate, every row passes", async () => {
+    const file = path.join(fixturesDir, 'keras_configs', 'MobileNetV3Large__hadainahzul.json');
+    const config = withInputSize(JSON.parse(fs.readFileSync(file, 'utf8')), 32) as object;
+    const spec = await readModelArchitecture(new TextEncoder().encode(JSON.stringify(config)), { fileName: file });
+    const r = await validateModel({ spec, weights: generatedWeightArrays(spec, 7), format: 'generated' }, { config, kerasVersion: '2' }, { steps: 0, score: 'logit' });
+    expectPass(r);
+  }, 300_000);
 });
