@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/tap_ab.ts [--size N] [--reps N] [--only REGEX] [--tiles TMxTNxWG[s|v],...] [--out FILE] [--write-table]`:
+ * `npx tsx bench/tap_ab.ts [--size N] [--reps N] [--only REGEX] [--tiles TMxTNxWG[s|v],...] [--in-place] [--out FILE] [--write-table]`:
  * an A/B of tap-GEMM tiles on the VGG16 convolution shapes in headless Chromium (the page's
  * adapter, SwiftShader here), interleaved in one page, with every run kept (bench/tap_ab_page.ts).
  * --write-table puts each shape's fastest tile (by median) into the adapter's committed table
@@ -24,6 +24,8 @@ const { values: o } = parseArgs({
     tiles: { type: 'string' },
     out: { type: 'string' },
     'write-table': { type: 'boolean', default: false },
+    /** backprop input rows: each vec4 tile also on the filter read in place (conv.ts's form on those tiles) */
+    'in-place': { type: 'boolean', default: false },
   },
 });
 const parseTile = (s: string): TapTiling => {
@@ -49,7 +51,7 @@ try {
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
   await page.goto(`${url}index.html`);
   await page.waitForFunction(() => (window as unknown as { tapAbReady?: boolean }).tapAbReady, undefined, { timeout: 60_000 });
-  const opts = { size: Number(o.size), tiles, reps: Number(o.reps), only: o.only };
+  const opts = { size: Number(o.size), tiles, reps: Number(o.reps), only: o.only, inPlace: o['in-place'] };
   const res = (await page.evaluate((x) => (window as unknown as { tapAb: (x: unknown) => Promise<unknown> }).tapAb(x), opts)) as { adapter: string; rows: TapAbRow[] };
   const bad = res.rows.flatMap((r) => r.tiles.filter((t) => t.maxRelDiff > 1e-5).map((t) => `${r.name} ${t.name}: ${t.maxRelDiff}`));
   if (bad.length) throw new Error(`tiles disagree (relative difference over 1e-5, float32 reordering of ~600-term sums stays below it):\n${bad.join('\n')}`);
@@ -60,12 +62,15 @@ try {
     const t = JSON.parse(fs.readFileSync(file, 'utf8')) as TuningTable;
     const totals = new Map<string, { tile: TapTiling; ms: number; n: number }>();
     for (const r of res.rows) {
-      const best = [...r.tiles].sort((a, b) => a.median - b.median)[0];
+      // with --in-place, a backprop input's vec4 tiles run on the filter in place (as conv.ts runs them): their row-major times do not count
+      const live = r.tiles.some((x) => x.inPlace) ? r.tiles.filter((x) => !x.tile.vec4 || x.inPlace) : r.tiles;
+      const best = [...live].sort((a, b) => a.median - b.median)[0];
       t.tilings[r.key] = best.tile;
-      t.measurements = { ...t.measurements, [`${r.key} (${r.tiles.map((x) => x.name).join(', ')})`]: r.tiles.map((x) => x.median) };
-      for (const x of r.tiles) {
-        const e = totals.get(x.name) ?? { tile: x.tile, ms: 0, n: 0 };
-        totals.set(x.name, { tile: x.tile, ms: e.ms + x.median, n: e.n + 1 });
+      t.measurements = { ...t.measurements, [`${r.key} (${live.map((x) => x.name).join(', ')})`]: live.map((x) => x.median) };
+      for (const x of live) {
+        const name = x.name.replace('+inplace', '');
+        const e = totals.get(name) ?? { tile: x.tile, ms: 0, n: 0 };
+        totals.set(name, { tile: x.tile, ms: e.ms + x.median, n: e.n + 1 });
       }
     }
     const most = Math.max(...[...totals.values()].map((v) => v.n));

@@ -12,12 +12,14 @@ export interface TapAbOptions {
   tiles: TapTiling[];
   reps: number;
   only?: string;
+  /** backprop input rows also run each vec4 tile on the filter read in place (bTransposed), as conv.ts does on those tiles */
+  inPlace?: boolean;
 }
 export interface TapAbRow {
   /** the tuning table's key */
   key: string;
   name: string;
-  tiles: { tile: TapTiling; name: string; runs: number[]; median: number; maxRelDiff: number }[];
+  tiles: { tile: TapTiling; name: string; runs: number[]; median: number; maxRelDiff: number; inPlace?: boolean }[];
 }
 
 let gpu: WebGPUBackend | undefined;
@@ -54,6 +56,20 @@ async function tapAb(o: TapAbOptions): Promise<{ adapter: string; rows: TapAbRow
       const out = g.allocate(here * here * spec.N);
       const ds = tiles.map((t) => makeTapGemm(g, key, { ...spec, tiling: t }, [a.buffer, b.buffer], out.buffer, out.size * 4));
       const row: TapAbRow = { key, name: label, tiles: tiles.map((tile) => ({ tile, name: tapTileName(tile), runs: [], median: 0, maxRelDiff: 0 })) };
+      // the same B stored per tap as [N, L] (an HWIO filter's layout), read in place by the vec4 tiles
+      let bT: ReturnType<typeof g.upload> | undefined;
+      if (o.inPlace && op === 'conv2dBackpropInput') {
+        const src = Float32Array.from({ length: 9 * spec.L * spec.N }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+        const tr = new Float32Array(src.length);
+        for (let t = 0; t < 9; t++) for (let l = 0; l < spec.L; l++) for (let n = 0; n < spec.N; n++) tr[(t * spec.N + n) * spec.L + l] = src[(t * spec.L + l) * spec.N + n];
+        bT = g.upload(tr);
+        for (const t of tiles.filter((x) => x.vec4)) {
+          const s2 = { ...spec, bTransposed: true, tiling: t };
+          if (!tapTilingFits(s2, t, g.ctx.subgroupSize)) continue;
+          ds.push(makeTapGemm(g, key, s2, [a.buffer, bT.buffer], out.buffer, out.size * 4));
+          row.tiles.push({ tile: t, name: `${tapTileName(t)}+inplace`, runs: [], median: 0, maxRelDiff: 0, inPlace: true });
+        }
+      }
       let ref: Float32Array | undefined;
       for (let k = 0; k < ds.length; k++) {
         g.dispatch(ds[k]); // the first run compiles
@@ -76,6 +92,7 @@ async function tapAb(o: TapAbOptions): Promise<{ adapter: string; rows: TapAbRow
       rows.push(row);
       g.release(a);
       g.release(b);
+      if (bT) g.release(bT);
       g.release(out);
     }
   }

@@ -217,6 +217,18 @@ const VEC4_CASES: OpCase[] = [
     f: (x, w) => cs.conv2d(x, w, { strides: 2 }),
   },
   {
+    name: 'conv2dBackpropInput same stride 1, 8 -> 20 channels, batch 2 (vec4, filter in place)',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([2, 5, 6, 8], 237), rand([3, 3, 20, 8], 238)],
+    f: (dy, w) => cs.conv2dBackpropInput(dy, w, [2, 5, 6, 20], { padding: 'same' }),
+  },
+  {
+    name: 'conv2dBackpropInput valid 2x3 with a ReLU mask, 12 -> 8 channels (vec4, filter in place)',
+    covers: ['conv2dBackpropInput'],
+    inputs: () => [rand([1, 4, 4, 12], 239), rand([2, 3, 8, 12], 240), rand([1, 4, 4, 12], 241, -2, 2, 0.2)],
+    f: (dy, w, m) => cs.conv2dBackpropInput(dy, w, [1, 5, 6, 8], { padding: 'valid', reluOutput: m }),
+  },
+  {
     name: 'matmul 2 rows, K = 24, N = 36',
     covers: ['matmul'],
     inputs: () => [rand([2, 24], 228), rand([24, 36], 229)],
@@ -234,7 +246,7 @@ describe('the vec4 tap GEMM (tap_gemm.ts) agrees with the reference backend', ()
     forceTapTiling(undefined);
     loadTuningFor((gpu as WebGPUBackend).describe());
   });
-  const vec4Cases = ['16 -> 40', '24 -> 12', '16 -> 12', 'bias only', 'N = 36'];
+  const vec4Cases = ['16 -> 40', '24 -> 12', '16 -> 12', 'bias only', 'N = 36', 'filter in place'];
   for (const c of VEC4_CASES) {
     it(c.name, async () => {
       const keys = await checkWide(c);
@@ -243,6 +255,11 @@ describe('the vec4 tap GEMM (tap_gemm.ts) agrees with the reference backend', ()
       expect(onVec4, keys.join(', ')).toBe(vec4Cases.some((n) => c.name.includes(n)));
       // 1-4 columns with channel runs a multiple of 4: the narrow form
       if (c.name.includes('narrow')) expect(keys.some((k) => /\|tap[\d.]+n$/.test(k)), keys.join(', ')).toBe(true);
+      // a stride-1 backprop input on the vec4 form reads the filter in place (a transposed B), with no transpose dispatch
+      if (/filter in place|16 -> 40/.test(c.name)) {
+        expect(keys.some((k) => /^tapgemm:none(:mask)?:bT:\d\|tap[\d.]+v$/.test(k)), keys.join(', ')).toBe(true);
+        expect(keys.filter((k) => k.startsWith('filterTranspose')), keys.join(', ')).toEqual([]);
+      }
       // a filter gradient with a multiple of 8 filters: the outer-product backprop filter (vec4 channels where they divide by 4)
       if (/16 -> 40|3 -> 16/.test(c.name)) expect(keys.some((k) => k.startsWith(`conv2dBackpropFilter-outer${c.name.includes('3 -> 16') ? '1' : '4'}`)), keys.join(', ')).toBe(true);
     });

@@ -227,43 +227,48 @@ registerKernel('conv2dBackpropInput', 'webgpu', ({ dy, filter, mask }, a, backen
     maskA: !!mask,
   };
   const onTap = usesTapGemm(k);
+  // where the tile is the vec4 form (SwiftShader), B is the filter read in place (bTransposed: each 4x4
+  // block transposed in registers); a copy of the transposed 3x3x512x512 filter took longer than the GEMM there
+  const inPlace = (t: TapTiling) => t.vec4 === true && g.inC % 4 === 0 && g.outC % 4 === 0;
+  const v4 = onTap && inPlace(currentTapTiling(gpu, k, tap));
   // while prepareKernels records, the transposed filter exists for either family, so that the tuner can try both
-  const wT = onTap || gpu.capturing ? gpu.allocate(g.kH * g.kW * g.inC * g.outC) : undefined;
+  const wT = (onTap && !v4) || gpu.capturing ? gpu.allocate(g.kH * g.kW * g.inC * g.outC) : undefined;
   const gemmInputs = [bufferOf(dy), bufferOf(filter), ...maskInput];
+  const inPlaceInputs = [bufferOf(dy), bufferOf(filter), ...maskInput];
   const tapInputs = wT ? [bufferOf(dy), wT.buffer, ...maskInput] : [];
-  const tune = bothFamiliesHook(gpu, k, 2 * gemm.M * gemm.N * gemm.K, (t) => makeTapGemm(gpu, k, { ...tap, tiling: t }, tapInputs, buf, bytes, variant), tap, (t) => makeGemm(k + suffix, { ...gemm, tiling: t }, gemmInputs, buf, bytes), gemm);
+  const tapOf = (t: TapTiling) => (inPlace(t) ? { spec: { ...tap, bTransposed: true, tiling: t }, inputs: inPlaceInputs } : { spec: { ...tap, tiling: t }, inputs: tapInputs });
+  const tune = bothFamiliesHook(
+    gpu,
+    k,
+    2 * gemm.M * gemm.N * gemm.K,
+    (t) => {
+      const { spec, inputs } = tapOf(t);
+      return makeTapGemm(gpu, k, spec, inputs, buf, bytes, variant);
+    },
+    tap,
+    (t) => makeGemm(k + suffix, { ...gemm, tiling: t }, gemmInputs, buf, bytes),
+    gemm,
+  );
   try {
     if (!onTap) {
       dispatchGemm(gpu, k + suffix, gemm, gemmInputs, buf, bytes, undefined, tune);
       return out;
     }
-    // in 4x4 blocks (vec4 reads and writes) where the tap GEMM reads four floats at a time too:
-    // on SwiftShader the one-float form took 200-400 ms for a 3x3x512x512 filter, longer than the GEMM
-    const v4 = currentTapTiling(gpu, k, tap).vec4 && g.inC % 4 === 0 && g.outC % 4 === 0;
-    const blocks = (g.kH * g.kW * g.inC * g.outC) / 16;
-    gpu.dispatch(
-      v4
-        ? {
-            key: 'filterTranspose4',
-            label: `filterTranspose4:${g.kH * g.kW},${g.inC},${g.outC}`,
-            source: () => FILTER_TRANSPOSE4,
-            uniforms: packParams([g.inC / 4, g.outC / 4, ...divMagic(g.inC / 4), ...divMagic(g.outC / 4), blocks]),
-            inputs: [bufferOf(filter)],
-            output: wT!.buffer,
-            outputBytes: wT!.size * 4,
-            workgroups: Math.ceil(blocks / WG),
-          }
-        : {
-            key: 'filterTranspose',
-            label: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
-            source: () => `${bindings(1, 6)}\n${FILTER_TRANSPOSE}`,
-            uniforms: packParams([g.inC, g.outC, ...divMagic(g.inC), ...divMagic(g.outC)]),
-            inputs: [bufferOf(filter)],
-            output: wT!.buffer,
-            outputBytes: wT!.size * 4,
-            workgroups: Math.ceil(wT!.size / WG),
-          },
-    );
+    if (v4) {
+      dispatchTapGemm(gpu, k, { ...tap, bTransposed: true }, inPlaceInputs, buf, bytes, variant, undefined, tune);
+      return out;
+    }
+    // the loop and subgroup forms read B row-major: the filter with its last two axes swapped, copied here
+    gpu.dispatch({
+      key: 'filterTranspose',
+      label: `filterTranspose:${g.kH * g.kW},${g.inC},${g.outC}`,
+      source: () => `${bindings(1, 6)}\n${FILTER_TRANSPOSE}`,
+      uniforms: packParams([g.inC, g.outC, ...divMagic(g.inC), ...divMagic(g.outC)]),
+      inputs: [bufferOf(filter)],
+      output: wT!.buffer,
+      outputBytes: wT!.size * 4,
+      workgroups: Math.ceil(wT!.size / WG),
+    });
     dispatchTapGemm(gpu, k, tap, tapInputs, buf, bytes, variant, undefined, tune);
   } finally {
     if (wT) gpu.release(wT);
@@ -279,31 +284,6 @@ ${entry1d(WG)}
   let q = udiv(gid, P(2u), P(3u)); let c = gid - q * IC;
   let t = udiv(q, P(4u), P(5u)); let f = q - t * OC;
   out[gid] = in0[(t * IC + c) * OC + f];
-}`;
-
-/**
- * The same transpose a 4x4 block per thread: block (t, c4, f4) reads rows c4*4..+3 of tap t's
- * [IC, OC] matrix at columns f4*4..+3 (four vec4s) and writes them as rows f4*4..+3 of its
- * [OC, IC] matrix (uniforms: IC4 = IC / 4, OC4 = OC / 4, their division magic, the block count).
- */
-const FILTER_TRANSPOSE4 = `@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
-struct Params { p: array<vec4<u32>, 2> };
-@group(0) @binding(2) var<uniform> u: Params;
-fn P(i: u32) -> u32 { return u.p[i / 4u][i % 4u]; }
-${UDIV_WGSL}
-${entry1d(WG)}
-  if (gid >= P(6u)) { return; }
-  let IC4 = P(0u); let OC4 = P(1u);
-  let q = udiv(gid, P(4u), P(5u)); let f4 = gid - q * OC4;
-  let t = udiv(q, P(2u), P(3u)); let c4 = q - t * IC4;
-  let src = (t * IC4 * 4u + c4 * 4u) * OC4 + f4;
-  let r0 = in0[src]; let r1 = in0[src + OC4]; let r2 = in0[src + 2u * OC4]; let r3 = in0[src + 3u * OC4];
-  let dst = (t * OC4 * 4u + f4 * 4u) * IC4 + c4;
-  out[dst] = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
-  out[dst + IC4] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
-  out[dst + 2u * IC4] = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
-  out[dst + 3u * IC4] = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
 }`;
 
 /**

@@ -104,6 +104,13 @@ export interface TapGemmSpec {
   rows: TapRows;
   /** Fused ReLU backward: A[m, k] counts only where in2 at the same index is > 0 (in2 = the ReLU's output). */
   maskA?: boolean;
+  /**
+   * B stored per tap as its transpose: B[t L + l, n] is float (t N + n) L + l of in1, so an HWIO
+   * filter [taps, N = in channels, L = out channels] is the B of a backprop input read in place,
+   * with no transposed copy. vec4 form only (it reads a 4x4 block as 4 vec4s and transposes it
+   * in registers); the other forms need B row-major.
+   */
+  bTransposed?: boolean;
   /** 'bias': out = v + in2[n]; 'biasRelu': max(v + in2[n], 0) (as select, so NaN becomes 0). */
   epilogue?: TapEpilogue;
   /** C[m, n] goes to out[m * outStride + outOffset + n]; default outStride = N, outOffset = 0. */
@@ -158,11 +165,12 @@ function smallConvolution(s: TapGemmSpec): boolean {
 }
 
 /** Whether a tile can run this GEMM on this device. */
-export function tapTilingFits(s: { L: number; N?: number; rows?: TapRows; outStride?: number; outOffset?: number }, t: TapTiling, subgroupSize: number | undefined): boolean {
+export function tapTilingFits(s: { L: number; N?: number; rows?: TapRows; outStride?: number; outOffset?: number; bTransposed?: boolean }, t: TapTiling, subgroupSize: number | undefined): boolean {
   if (t.narrow) {
     const four = (v: number | undefined) => v === undefined || v % 4 === 0;
     return !t.subgroup && !t.vec4 && s.N === t.TN && t.TN <= 4 && s.L % 4 === 0 && s.rows !== undefined && four(s.rows.PIX) && four(s.rows.AOFF);
   }
+  if (s.bTransposed && !t.vec4) return false;
   if (t.vec4) {
     const four = (v: number | undefined) => v === undefined || v % 4 === 0;
     return !t.subgroup && t.TN % 4 === 0 && s.L % 4 === 0 && s.N !== undefined && four(s.N) && s.rows !== undefined && four(s.rows.PIX) && four(s.rows.AOFF) && four(s.outStride) && four(s.outOffset);
@@ -336,7 +344,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
  * this is a quarter of the accesses of the loop form; and no private arrays are indexed
  * by loop counters (SwiftShader keeps those in memory).
  */
-function vec4Source(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
+function vec4Source(s: { maskA?: boolean; bTransposed?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
   const { TM, TN, WG } = t;
   const rows = range(TM);
   const runs = range(TN / 4);
@@ -353,6 +361,14 @@ function vec4Source(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInput
   // a (rows) times the 4 B rows of run j: acc += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3
   // (multiply, then add, in channel order: the sums of the other forms, so a tile changes timings, not results)
   const mac = (i: number, j: number) => `acc${i}_${j} = (((acc${i}_${j} + a${i}.x * b0_${j}) + a${i}.y * b1_${j}) + a${i}.z * b2_${j}) + a${i}.w * b3_${j};`;
+  const comp = ['x', 'y', 'z', 'w'];
+  // B row-major: the 4 rows of run j are 4 vec4s N4 apart. B transposed (the filter in place): run j's
+  // 4 columns are 4 vec4s L4 apart, w_i = B[k..k+3, col + i], and row k of the block is (w0[k], w1[k], w2[k], w3[k])
+  const loadB = (j: number) =>
+    s.bTransposed
+      ? `${range(4).map((i) => `let w${i}_${j} = in1[r0 + cb${j} + ${i}u * L4];`).join(' ')}
+        ${range(4).map((k) => `let b${k}_${j} = vec4<f32>(${range(4).map((i) => `w${i}_${j}.${comp[k]}`).join(', ')});`).join(' ')}`
+      : range(4).map((k) => `let b${k}_${j} = in1[r0 + ${k}u * N4 + col${j}];`).join(' ');
   return `${decls}
 struct Params { p: array<vec4<u32>, ${Math.ceil(WORDS.length / 4)}> };
 @group(0) @binding(${nInputs + 1}) var<uniform> u: Params;
@@ -368,7 +384,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let m0 = (wid.z * ${MAX_GRID}u + wid.y) * ${TM}u;
   let g0 = wid.x * ${(TN / 4) * WG}u + lid.x;
   let N4 = N / 4u;
-  ${runs.map((j) => `let col${j} = min(g0 + ${j * WG}u, N4 - 1u);`).join(' ')}
+  ${runs.map((j) => `let col${j} = min(g0 + ${j * WG}u, N4 - 1u);`).join(' ')}${s.bTransposed ? `\n  let L4 = L / 4u; ${runs.map((j) => `let cb${j} = col${j} * 4u * L4;`).join(' ')}` : ''}
   ${FIRST_ROW}
   ${rows.map((i) => `${i > 0 ? nextRow(`m0 + ${i}u`) : ''} ${rowOrigin(`${i}`)}`).join('\n  ')}
   ${rows.map((i) => runs.map((j) => `var acc${i}_${j} = ${z};`).join(' ')).join('\n  ')}
@@ -380,9 +396,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       var r0 = brow / 4u;
       for (var c4 = 0u; c4 < L / 4u; c4++) {
         ${rows.map((i) => `let a${i} = loadA(base${i} + c4, live${i});`).join(' ')}
-        ${runs.map((j) => range(4).map((k) => `let b${k}_${j} = in1[r0 + ${k}u * N4 + col${j}];`).join(' ')).join('\n        ')}
+        ${runs.map(loadB).join('\n        ')}
         ${rows.map((i) => runs.map((j) => mac(i, j)).join(' ')).join('\n        ')}
-        r0 += N;
+        r0 += ${s.bTransposed ? '1u' : 'N'};
       }
       brow += L * N;
     }
@@ -455,16 +471,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 /** The WGSL of one tap-GEMM pipeline: it depends only on the tile, the epilogue and the mask, never on sizes. */
-export function tapGemmSource(s: { maskA?: boolean; epilogue?: TapEpilogue }, t: TapTiling, nInputs: number): string {
+export function tapGemmSource(s: { maskA?: boolean; epilogue?: TapEpilogue; bTransposed?: boolean }, t: TapTiling, nInputs: number): string {
   const e = s.epilogue ?? 'none';
   if (t.narrow) return narrowSource(s, e, t, nInputs);
+  if (s.bTransposed && !t.vec4) throw new Error(`tap GEMM: a transposed B (the filter of a backprop input read in place) needs the vec4 form, not tile ${tapTileName(t)}`);
   if (t.vec4) return vec4Source(s, e, t, nInputs);
   return t.subgroup ? subgroupSource(s, e, t, nInputs) : loopSource(s, e, t, nInputs);
 }
 
 /** The pipeline cache key of a tap GEMM: family, epilogue, mask, tile. */
-export function tapPipelineKey(s: { maskA?: boolean; epilogue?: TapEpilogue }, t: TapTiling, nInputs: number): string {
-  return `tapgemm:${s.epilogue ?? 'none'}${s.maskA ? ':mask' : ''}:${nInputs}|${tapTileName(t)}`;
+export function tapPipelineKey(s: { maskA?: boolean; epilogue?: TapEpilogue; bTransposed?: boolean }, t: TapTiling, nInputs: number): string {
+  return `tapgemm:${s.epilogue ?? 'none'}${s.maskA ? ':mask' : ''}${s.bTransposed ? ':bT' : ''}:${nInputs}|${tapTileName(t)}`;
 }
 
 /**
