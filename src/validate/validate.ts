@@ -95,6 +95,24 @@ export interface ValidateOptions {
   score?: 'prob' | 'logit';
   /** The weights TF.js gets (default: the same arrays as convscope's, as read from the file). */
   referenceWeights?: Map<string, import('../models/keras/spec.ts').WeightArray[]>;
+  /**
+   * Told as the work goes: `done` of `total` units and what runs now (building TF.js's
+   * model, each engine's pass over every layer with the gradients, Grad-CAM, then one
+   * unit per ascent step).
+   */
+  onProgress?: (done: number, total: number, what: string) => void;
+  /** Looked at before each of those units: once aborted, the run stops with its reason. */
+  signal?: AbortSignal;
+}
+
+/** The progress callback and the abort check of one run, in {@link ValidateOptions}' units. */
+type Tick = (done: number, what: string) => void;
+function ticker(o: ValidateOptions, steps: number): Tick {
+  const total = 4 + steps;
+  return (done, what) => {
+    o.signal?.throwIfAborted();
+    o.onProgress?.(done, total, what);
+  };
 }
 
 export interface ValidationReport {
@@ -253,6 +271,8 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
   let buildError: string | undefined;
   const A = TOLERANCES.activation;
   const G = TOLERANCES.gradient;
+  const tick = ticker(o, Math.max(0, o.steps ?? 40));
+  tick(0, 'building the model in TF.js');
   try {
     if (config instanceof Error) throw config;
     tfm = await tfjsKerasModel(config.config, o.referenceWeights ?? read.weights, { kerasVersion: config.kerasVersion, reference });
@@ -311,6 +331,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     const scoreSrc = logit?.ours ?? out;
 
     // ours: every layer's output, the input gradient and the Grad-CAM layer's gradient of the score
+    tick(1, 'convscope: every layer and the gradients');
     const ourValues = new Map<string, Float32Array>();
     // the shapes of this run (a model open in its input size has them only once run)
     const ourShapes = new Map<string, number[]>();
@@ -375,6 +396,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     }
 
     // TF.js: the same, in one pass (and again with the kink inputs nudged)
+    tick(2, 'TF.js: every layer and the gradients');
     let run: { outputs: Map<string, HostTensor>; gradient?: HostTensor; layerGradient?: HostTensor } | undefined;
     let gradError: string | undefined;
     let kinks: string | undefined;
@@ -454,6 +476,7 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     }
 
     // gradients and Grad-CAM
+    tick(3, 'Grad-CAM');
     const why = buildError ?? gradError;
     const scoreOf = classifier ? `${logit ? 'logit' : 'p'}(class ${top})` : 'mean(output)';
     const scoreName = `d ${scoreOf} / d input`;
@@ -503,8 +526,9 @@ export async function validateModel(read: ReadModel, config: StoredConfig | Erro
     if (ascentLayer) {
       const size = o.size ?? held[0];
       try {
-        rows.push(...(await ascentRows(model, tfm && run ? tfm : undefined, ascentLayer, o.filter ?? 0, steps, size, o.seed ?? 0, cf, why, reference, kerasMajor)));
+        rows.push(...(await ascentRows(model, tfm && run ? tfm : undefined, ascentLayer, o.filter ?? 0, steps, size, o.seed ?? 0, cf, why, reference, kerasMajor, tick)));
       } catch (e) {
+        if (o.signal?.aborted) throw e;
         // convscope's own ascent failed (an input size the model does not take): those rows say so, the others stand
         const name = `${ascentLayer} filter ${o.filter ?? 0}, ${size}x${size}, ${steps} steps`;
         const note = `convscope's ascent failed: ${message(e)}`;
@@ -549,6 +573,7 @@ async function ascentRows(
   why: string | undefined,
   reference: string,
   kerasMajor: number,
+  tick: Tick,
 ): Promise<ValidationRow[]> {
   const inC = model.inputShape[2] ?? 3;
   const filter = filterOpt === 'live' ? await firstLiveFilter(model, layer, size, seed) : filterOpt;
@@ -579,6 +604,7 @@ async function ascentRows(
   const lossOf = (t: tf.Tensor): tf.Scalar => (t.shape[3] !== held[3] ? tf.mean(tf.slice(t, [0, filter, 0, 0], [1, 1, -1, -1])) : tf.mean(tf.slice(t, [0, 0, 0, filter], [1, -1, -1, 1]))) as tf.Scalar;
   try {
     for (let s = 0; s <= steps; s++) {
+      if (s > 0) tick(3 + s, `filter-pattern ascent, step ${s} of ${steps}`);
       const input = x;
       const values = new Map<string, Float32Array>();
       const shapes = new Map<string, number[]>();

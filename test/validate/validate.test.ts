@@ -51,6 +51,28 @@ function edited(w: Map<string, WeightArray[]>, layer: string, role: string, edit
   return out;
 }
 
+describe('progress and cancel (what the page\'s Validate tab shows)', () => {
+  it('onProgress counts 4 phases and one unit per ascent step, in order; an aborted signal stops the run with its reason', async () => {
+    const read = await readModelFile(MNIST3);
+    const config = await storedKerasConfig(MNIST3);
+    const seen: [number, number, string][] = [];
+    const r = await validateModel(read, config, { steps: 2, ascentLayer: 'conv2d', filter: 3, onProgress: (d, t, w) => seen.push([d, t, w]) });
+    expectPass(r);
+    expect(seen.map(([d]) => d)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(new Set(seen.map(([, t]) => t))).toEqual(new Set([6]));
+    expect(seen[5][2]).toBe('filter-pattern ascent, step 2 of 2');
+    const stop = new AbortController();
+    const run = validateModel(read, config, {
+      steps: 2,
+      onProgress: (d) => {
+        if (d === 1) stop.abort(new Error('cancelled by the user'));
+      },
+      signal: stop.signal,
+    });
+    await expect(run).rejects.toThrow('cancelled by the user');
+  });
+});
+
 describe('validate passes on real users models', () => {
   it('MNIST Keras 3 .keras (seeded random input), 40 ascent steps', async () => {
     const read = await readModelFile(MNIST3);

@@ -15,7 +15,6 @@
  * setWasmPaths before the backend starts; tfjs-webgpu takes this worker's navigator.gpu.
  */
 import * as cs from '../../src/index.ts';
-import { Model } from '../../src/models/model.ts';
 import { readModelFile, type ReadModel } from '../../src/models/load_model.ts';
 import { modelJson } from '../../src/cli/commands/common.ts';
 import { formatReport, validateModel, type ValidationRow } from '../../src/validate/validate.ts';
@@ -41,25 +40,7 @@ async function storedConfig(main: FileBytes, arch: string | undefined): Promise<
   }
 }
 
-/**
- * Progress: validateModel runs the convscope model 4 times (every layer, the Grad-CAM layer's
- * gradient, the Grad-CAM map, ...) and twice per ascent step, plus 2 (measured on the
- * cats-vs-dogs convnet: 4, 12, 16 runs for 0, 3, 5 steps); each run is counted as it starts.
- */
-let runs = 0;
-let expected = 1;
-let phase = '';
-const originalRun = Model.prototype.run;
-Model.prototype.run = function (this: Model, ...args: Parameters<Model['run']>) {
-  runs++;
-  post({ event: 'progress', done: Math.min(runs, expected - 1), total: expected, phase });
-  return originalRun.apply(this, args);
-};
-
 const jsonRow = (r: ValidationRow) => ({ ...r, ...(r.maxAbs !== undefined && !Number.isFinite(r.maxAbs) ? { maxAbs: String(r.maxAbs), maxRel: String(r.maxRel) } : {}) });
-
-/** The message of validateModel's convscope side when its backend cannot read values synchronously (WebGPU). */
-const ASYNC_ONLY = /reads asynchronously/;
 
 async function validate(req: ValidateRequest) {
   const main = req.files.find((f) => f.name === req.main) ?? req.files[0];
@@ -68,35 +49,27 @@ async function validate(req: ValidateRequest) {
     throw new Error("TF.js's webgpu backend needs WebGPU, which this browser does not offer to the page: choose TF.js wasm (the default) or cpu");
   }
   const source = req.files.length === 1 ? main.bytes : { main: main.name, files: new Map(req.files.map((f) => [f.name, f.bytes])) };
-  phase = 'reading the model';
-  post({ event: 'progress', done: 0, total: 1, phase });
+  post({ event: 'progress', done: 0, total: 1, phase: 'reading the model' });
   const read: ReadModel = await readModelFile(source, { fileName: main.name, arch: req.arch });
   const config = await storedConfig(main, req.arch).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
-  const steps = req.steps;
-  expected = 4 + (steps > 0 ? 2 * steps + 2 : 0) + 1;
-  let engineName: 'webgpu' | 'cpu' = req.engine;
-  let engineNote: string | undefined;
-  const run = async () => {
-    runs = 0;
-    phase = `TF.js (${req.reference}) against convscope (${engineName})`;
-    await cs.setBackend(engineName);
-    return validateModel(read, config, { reference: req.reference as ReferenceName, steps, input: req.input, inputShape: req.inputShape, seed: req.seed, filter: req.filter, score: req.score });
-  };
-  let report: Awaited<ReturnType<typeof validateModel>>;
-  try {
-    report = await run();
-  } catch (e) {
-    if (engineName !== 'webgpu' || !ASYNC_ONLY.test(String((e as Error).message))) throw e;
-    // validateModel reads convscope's values synchronously (dataSync), which the WebGPU
-    // backend cannot: the comparison runs on convscope's plain-TypeScript backend instead
-    engineNote = "convscope's side ran on its cpu backend: validateModel reads values synchronously (dataSync), which the WebGPU backend cannot do";
-    engineName = 'cpu';
-    report = await run();
-  }
+  const engineName: 'webgpu' | 'cpu' = req.engine;
+  await cs.setBackend(engineName);
+  const onProgress = (done: number, total: number, what: string) =>
+    post({ event: 'progress', done, total, phase: `${what} (TF.js ${req.reference}, convscope ${engineName})` });
+  const report = await validateModel(read, config, {
+    reference: req.reference as ReferenceName,
+    steps: req.steps,
+    input: req.input,
+    inputShape: req.inputShape,
+    seed: req.seed,
+    filter: req.filter,
+    score: req.score,
+    onProgress,
+  });
   report.input = req.inputName ?? report.input;
   const exitCode = !report.passed ? 1 : report.complete ? 0 : 3;
-  const json = { command: 'validate', ...report, model: modelJson(read.spec, main.name), rows: report.rows.map(jsonRow), exitCode, backend: engineName, ...(engineNote ? { engineNote } : {}) };
-  post({ event: 'done', json, text: formatReport(report), engine: engineName, engineNote });
+  const json = { command: 'validate', ...report, model: modelJson(read.spec, main.name), rows: report.rows.map(jsonRow), exitCode, backend: engineName };
+  post({ event: 'done', json, text: formatReport(report), engine: engineName });
 }
 
 self.onmessage = async (e: MessageEvent<ValidateRequest>) => {
