@@ -40,6 +40,7 @@ import { Random } from '../../src/engine/random.ts';
 import { generatedWeightArrays, kinkFlips, rel, tfjsKerasModel, tfjsTopology, type HostTensor } from '../helpers/tfjs_keras.ts';
 import { tfjs } from '../helpers/tfjs.ts';
 import { fixturesDir } from './keras_helpers.ts';
+import { withInputSize } from '../../src/validate/keras_config.ts';
 
 const DIR = path.join(fixturesDir, 'keras_configs');
 
@@ -80,30 +81,8 @@ const CONFIGS: ConfigCase[] = [
   { file: 'VGG16__andreyklimkin.json', published: 138_357_544, size: 32, forwardTol: 1e-5, gradTol: 1e-5 }, // measured 3.1e-7, 1.8e-6
 ];
 
-/** The config with every batch input shape set to size x size, and the named fixed windows to n x n. */
-function reduced(config: unknown, size: number, headPools: Record<string, number> = {}): unknown {
-  const walk = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(walk);
-    if (typeof v !== 'object' || v === null) return v;
-    const o = v as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(o)) {
-      if (k === 'batch_input_shape' || k === 'batch_shape') {
-        const tuple = typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as { items: unknown[] }) : undefined;
-        const s = (tuple ? tuple.items : x) as unknown[];
-        const shape = [s[0], size, size, s[3]];
-        out[k] = tuple ? { ...tuple, items: shape } : shape;
-      } else out[k] = walk(x);
-    }
-    if (typeof o.name === 'string' && o.name in headPools && 'pool_size' in o) {
-      const n = headPools[o.name];
-      out.pool_size = [n, n];
-      out.strides = [n, n];
-    }
-    return out;
-  };
-  return walk(config);
-}
+/** The config with every batch input shape set to size x size, and the named fixed windows to n x n (validate's report does the same). */
+const reduced = withInputSize;
 
 /**
  * Where the top class's logit is: the input of the output's softmax / sigmoid, behind
