@@ -71,17 +71,9 @@ export interface ValidationInput {
   engine: 'webgpu' | 'cpu';
 }
 
-/** To the Validate tab's worker (validate_worker.ts). */
-export interface ValidateRequest {
-  files: FileBytes[];
-  main: string;
-  arch?: string;
-  /** NHWC batch 1 as the model takes it; none: validate's seeded random input. */
-  input?: Float32Array;
-  inputShape?: number[];
-  inputName?: string;
+/** To the Validate tab's worker (validate_worker.ts): what the engine's worker gave (no input: validate's seeded random one), and the run's choices. */
+export interface ValidateRequest extends ValidationInput {
   reference: 'tfjs-wasm' | 'tfjs-webgpu' | 'tfjs-cpu';
-  engine: 'webgpu' | 'cpu';
   steps: number;
   seed: number;
   /** The ascent's filter of the last convolution: a number (the CLI: 0) or the first live one. */
