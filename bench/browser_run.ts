@@ -9,7 +9,7 @@
  * --size runs the kernel rows at the VGG16 layer shapes of an NxN image (224 by default).
  * --merge replaces the measured rows in the adapter's existing results (as `npm run bench -- --merge`).
  * --tune runs the tuner in the page (web/src/bench/tune.ts, bench/tune.ts's rules) and writes
- * src/kernels/wgsl/tuned/<adapter>.json and tuned/index.ts, which the page then loads.
+ * src/kernels/wgsl/tuned/<adapter>[.<cpu>].json and tuned/index.ts, which the page then loads.
  *
  * The page is bundled with esbuild into bench/.build/browser/ and served from 127.0.0.1
  * (a secure context) by node:http; Chromium is Debian's /usr/bin/chromium (never a downloaded
@@ -20,10 +20,10 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { markdownTable, svgChart, type BenchResults } from './report.ts';
+import { markdownTable, resultsSlug, svgChart, type BenchResults } from './report.ts';
 import { writeTableIndex } from './tuned_index.ts';
 import { serveFolder } from '../src/cli/commands/serve.ts';
-import { adapterSlug, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
+import { tableFileName, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -82,7 +82,7 @@ try {
       extraTaps: o['extra-taps']?.split(',').map((t) => { const [TM, TN, WG] = t.split('x').map(Number); return { TM, TN, WG }; }) };
     const table = await page.evaluate((x) => window.convscopeBench.tune(x), opts);
     const dir = path.join(root, 'src/kernels/wgsl/tuned');
-    const file = path.join(dir, `${adapterSlug(table.adapter)}.json`);
+    const file = path.join(dir, tableFileName(table));
     const previous: TuningTable | undefined = o.only && fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
     const merged: TuningTable = previous
       ? { ...previous, date: table.date, tilings: { ...previous.tilings, ...table.tilings }, measurements: { ...previous.measurements, ...table.measurements } }
@@ -93,7 +93,7 @@ try {
   } else {
     const opts = { only: o.only, engines: o.engines!.split(',') as ('convscope' | 'tfjs-webgpu')[], reps: Number(o.reps), warmup: Number(o.warmup), size: o.size ? Number(o.size) : undefined, budgetMs: Number(o['budget-ms']) };
     const results: BenchResults = await page.evaluate((x) => window.convscopeBench.run(x), opts);
-    const slug = [results.adapter.vendor, results.adapter.architecture, results.adapter.description || results.adapter.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
+    const slug = resultsSlug(results.adapter);
     fs.mkdirSync(o.out!, { recursive: true });
     // kernel rows at another image size are other shapes: their own file
     const base = path.join(o.out!, `${slug}-browser${o.size && Number(o.size) !== 224 ? `-${o.size}` : ''}`);

@@ -27,7 +27,8 @@ import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
 import { e2eItems } from './items.ts';
 import { setTfLoader } from './peers.ts';
 import { loadNodeTf } from './peers_node.ts';
-import { markdownTable, type BenchResults, type ColdResult } from './report.ts';
+import { markdownTable, resultsSlug, type BenchResults, type ColdResult } from './report.ts';
+import { isSoftwareAdapter } from '../src/kernels/wgsl/tuning.ts';
 import { VGG16_CONVS, vgg16, type VggOps, type VggWeights } from './vgg16_ops.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -98,7 +99,7 @@ async function child(name: string): Promise<ChildReport> {
   const warmRuns = Number(o.warm);
   const info = gpu.ctx.adapterInfo;
   const adapter = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description };
-  const slug = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
+  const slug = resultsSlug(info, isSoftwareAdapter(gpu.describe()) ? gpu.cpu : undefined);
   if (name === 'convscope' || name === 'convscope-prepare') {
     const g = convscopeGradCam();
     await gpu.sync();

@@ -30,11 +30,12 @@ export interface BenchResults {
   settings: Record<string, unknown>;
   items: ItemResult[];
   /**
-   * Where convscope's GEMM tiles came from (the browser page records it): the backend's
-   * `tuning` ('committed table', 'cache', 'first-use tuning', 'none'), the adapter key the
-   * committed tables are matched on, and the committed table found for it, if any.
+   * Where convscope's GEMM tiles came from (bench/tuning_info.ts): the backend's `tuning`
+   * ('committed table', 'cache', 'first-use tuning', 'table of another CPU', 'none'), the
+   * adapter key and CPU the committed tables are matched on, and the committed table in use,
+   * if any (tableCpu: the CPU it was measured on, where that is not this one).
    */
-  tuning?: { source: string; adapterKey: string; cpu?: string; table?: string; tableDate?: string; entries: number };
+  tuning?: { source: string; adapterKey: string; cpu?: string; table?: string; tableDate?: string; tableCpu?: string; entries: number };
   /** Rows re-measured later with --merge. */
   merged?: { date: string; items: string[] }[];
   /** Cold-start items (bench/cold.ts): fresh processes with empty shader and tuning caches. */
@@ -103,7 +104,7 @@ export function markdownTable(r: BenchResults): string {
   const tiles = r.tuning
     ? [
         '',
-        `convscope's tiles: ${r.tuning.source}${r.tuning.table ? ` (src/kernels/wgsl/tuned/${r.tuning.table}, measured ${r.tuning.tableDate}, matched on adapter key '${r.tuning.adapterKey}'${r.tuning.cpu ? ` and CPU '${r.tuning.cpu}'` : ''})` : ` (no committed table for adapter key '${r.tuning.adapterKey}')`}; ${r.tuning.entries} tuned shapes in use.`,
+        `convscope's tiles: ${r.tuning.source}${r.tuning.table ? ` (src/kernels/wgsl/tuned/${r.tuning.table}, measured ${r.tuning.tableDate}${r.tuning.tableCpu ? ` on '${r.tuning.tableCpu}'; this machine is '${r.tuning.cpu}'` : `, matched on adapter key '${r.tuning.adapterKey}'${r.tuning.cpu ? ` and CPU '${r.tuning.cpu}'` : ''}`})` : ` (no committed table for adapter key '${r.tuning.adapterKey}'${r.tuning.cpu ? ` and CPU '${r.tuning.cpu}'` : ''})`}; ${r.tuning.entries} tuned shapes in use.`,
       ]
     : [];
   const spread = (runs: number[] | undefined) => (runs && runs.length > 1 ? `${fmtMs(Math.min(...runs))}-${fmtMs(Math.max(...runs))}` : '');
@@ -169,4 +170,15 @@ export function svgChart(r: BenchResults): string {
   });
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/**
+ * Base name of a results file: the adapter's vendor, architecture and description, then, for
+ * a software adapter measured in Node (lavapipe), the CPU model: its figures belong to that
+ * processor (bench/results holds one file per machine kind measured).
+ */
+export function resultsSlug(a: { vendor?: string; architecture?: string; description?: string; device?: string }, cpu?: string): string {
+  const slugOf = (t: string) => t.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const base = slugOf([a.vendor, a.architecture, a.description || a.device].filter(Boolean).join('-')).slice(0, 60) || 'adapter';
+  return cpu ? `${base}.${slugOf(cpu)}` : base;
 }

@@ -17,8 +17,10 @@ import { attributionItems, e2eItems, kernelItems, type Engine } from './items.ts
 import { jaxVersion, prepareJax } from './jax_peer.ts';
 import { loadTf, setTfLoader, tfVersions } from './peers.ts';
 import { loadNodeTf } from './peers_node.ts';
-import { markdownTable, svgChart, type BenchResults } from './report.ts';
+import { markdownTable, resultsSlug, svgChart, type BenchResults } from './report.ts';
+import { isSoftwareAdapter } from '../src/kernels/wgsl/tuning.ts';
 import { measureRow } from './measure_row.ts';
+import { tuningInfo } from './tuning_info.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -47,16 +49,17 @@ const results: BenchResults = {
   date: new Date().toISOString(),
   versions: { node: process.versions.node, ...tfVersions(tf), ...(engines.includes('jax-webgpu') ? { 'jax-js': jaxVersion() } : {}), convscope: '0.1.0' },
   settings,
+  tuning: tuningInfo(gpu),
   items: [],
 };
-console.error(`bench on ${gpu.describe()}: ${items.length} items x ${engines.join(', ')}`);
+console.error(`bench on ${gpu.describe()} (tiles: ${results.tuning!.source}${results.tuning!.table ? `, ${results.tuning!.table}` : ''}): ${items.length} items x ${engines.join(', ')}`);
 
 for (const item of items) {
   const prepare = (engine: string) => (engine === 'jax-webgpu' ? prepareJax(item) : item.prepare(engine as Engine));
   results.items.push(await measureRow(gpu, item, engines, prepare, settings, (l) => console.error(l)));
 }
 
-const slug = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
+const slug = resultsSlug(info, isSoftwareAdapter(gpu.describe()) ? gpu.cpu : undefined);
 mkdirSync(o.out!, { recursive: true });
 if (o.merge) {
   const full = JSON.parse(readFileSync(join(o.out!, `${slug}.json`), 'utf8')) as BenchResults;

@@ -3,7 +3,7 @@
  * an A/B of tap-GEMM tiles on the VGG16 convolution shapes in headless Chromium (the page's
  * adapter, SwiftShader here), interleaved in one page, with every run kept (bench/tap_ab_page.ts).
  * --write-table puts each shape's fastest tile (by median) into the adapter's committed table
- * (src/kernels/wgsl/tuned/<adapter>.json) and the tile with the least total time as its tap default.
+ * (src/kernels/wgsl/tuned/<adapter>.<cpu>.json) and the tile with the least total time as its tap default.
  */
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { serveFolder } from '../src/cli/commands/serve.ts';
 import type { TapTiling } from '../src/kernels/wgsl/tap_gemm.ts';
-import { adapterSlug, VEC4_CANDIDATES, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
+import { tableFileName, VEC4_CANDIDATES, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 import type { TapAbRow } from './tap_ab_page.ts';
 import { writeTableIndex } from './tuned_index.ts';
 
@@ -52,13 +52,13 @@ try {
   await page.goto(`${url}index.html`);
   await page.waitForFunction(() => (window as unknown as { tapAbReady?: boolean }).tapAbReady, undefined, { timeout: 60_000 });
   const opts = { size: Number(o.size), tiles, reps: Number(o.reps), only: o.only, inPlace: o['in-place'] };
-  const res = (await page.evaluate((x) => (window as unknown as { tapAb: (x: unknown) => Promise<unknown> }).tapAb(x), opts)) as { adapter: string; rows: TapAbRow[] };
+  const res = (await page.evaluate((x) => (window as unknown as { tapAb: (x: unknown) => Promise<unknown> }).tapAb(x), opts)) as { adapter: string; cpu: string; rows: TapAbRow[] };
   const bad = res.rows.flatMap((r) => r.tiles.filter((t) => t.maxRelDiff > 1e-5).map((t) => `${r.name} ${t.name}: ${t.maxRelDiff}`));
   if (bad.length) throw new Error(`tiles disagree (relative difference over 1e-5, float32 reordering of ~600-term sums stays below it):\n${bad.join('\n')}`);
   if (o.out) fs.writeFileSync(o.out, `${JSON.stringify({ date: new Date().toISOString(), ...opts, ...res }, null, 2)}\n`);
   if (o['write-table']) {
     const dir = path.join(root, 'src/kernels/wgsl/tuned');
-    const file = path.join(dir, `${adapterSlug(res.adapter)}.json`);
+    const file = path.join(dir, tableFileName(res));
     const t = JSON.parse(fs.readFileSync(file, 'utf8')) as TuningTable;
     const totals = new Map<string, { tile: TapTiling; ms: number; n: number }>();
     for (const r of res.rows) {

@@ -31,7 +31,7 @@ function specOf(op: 'conv2d' | 'conv2dBackpropInput', H: number, C: number, F: n
     : { M: H * H, N: C, L: F, rows: { RH: H, RW: H, IH: H, IW: H, PIX: F, AOFF: 0, SY: 1, SX: 1, PY: -1, PX: -1, KH: 3, KW: 3, DY: -1, DX: -1 } };
 }
 
-async function tapAb(o: TapAbOptions): Promise<{ adapter: string; rows: TapAbRow[] }> {
+async function tapAb(o: TapAbOptions): Promise<{ adapter: string; cpu: string; rows: TapAbRow[] }> {
   gpu ??= await WebGPUBackend.create();
   const g = gpu;
   const only = o.only ? new RegExp(o.only) : undefined;
@@ -96,7 +96,7 @@ async function tapAb(o: TapAbOptions): Promise<{ adapter: string; rows: TapAbRow
       g.release(out);
     }
   }
-  return { adapter: g.describe(), rows };
+  return { adapter: g.describe(), cpu: g.cpu, rows };
 }
 
 const w = window as unknown as { tapAb: typeof tapAb; tapAbReady: boolean };

@@ -3,14 +3,14 @@
  * and backprop input on the tap GEMM, backprop filter on the shared-memory GEMM; dense
  * layers on one image have a fixed one-row tile) on the current adapter and writes the
  * winners, and the tap tile with the least total time as the adapter's default, to
- * src/kernels/wgsl/tuned/<adapter>.json, which the WebGPU backend loads for the same
+ * src/kernels/wgsl/tuned/<adapter>[.<cpu>].json, which the WebGPU backend loads for the same
  * adapter. Run it once per adapter; commit the file.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as cs from '../src/index.ts';
 import type { WebGPUBackend } from '../src/kernels/wgsl/backend.ts';
-import { adapterSlug, isSoftwareAdapter, forceTapTiling, forceTiling, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
+import { isSoftwareAdapter, tableFileName, forceTapTiling, forceTiling, tapCandidates, TILING_CANDIDATES, useTuningTable, type TuningTable } from '../src/kernels/wgsl/tuning.ts';
 import type { GemmTiling } from '../src/kernels/wgsl/gemm.ts';
 import { isTapTiling, tilingName, type TapTiling } from '../src/kernels/wgsl/tap_gemm.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
@@ -53,7 +53,8 @@ for (const [name, inC, outC] of VGG16_CONVS) {
   if (/block[12]_conv2|block[345]_conv3/.test(name)) size /= 2;
 }
 const dir = fileURLToPath(new URL('../src/kernels/wgsl/tuned/', import.meta.url));
-const file = `${dir}${adapterSlug(gpu.describe())}.json`;
+// a software adapter's table is per CPU model: <adapter>.<cpu>.json (tuning.ts's tableFileName)
+const file = `${dir}${tableFileName({ adapter: gpu.describe(), cpu: gpu.cpu })}`;
 // a partial run (a filter argument) updates the existing table
 const previous: TuningTable | undefined = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
 // a whole run starts afresh (dropping entries of kernels that no longer exist); a partial one updates

@@ -4,9 +4,9 @@ import type { Backend } from '../../src/engine/backend.ts';
 import { OP_CASES, type OpCase } from '../helpers/op_cases.ts';
 import { rand } from '../helpers/random.ts';
 import type { WebGPUBackend } from '../../src/kernels/wgsl/backend.ts';
-import { forceTapTiling, loadTuningFor, tapCandidates, useTuningTable } from '../../src/kernels/wgsl/tuning.ts';
+import { forceTapTiling, tapCandidates, useTuningTable } from '../../src/kernels/wgsl/tuning.ts';
 import { denseRows, tapTilingFits } from '../../src/kernels/wgsl/tap_gemm.ts';
-import { backendNamed, copyTo, webgpu } from '../helpers/backends.ts';
+import { backendNamed, copyTo, restoreAdapterTable, webgpu } from '../helpers/backends.ts';
 import { maxRelDiff } from '../helpers/tfjs.ts';
 
 // WGSL kernels against the float32 reference backend, forward and every gradient.
@@ -146,7 +146,7 @@ describe('every tap-GEMM path (convolutions, one-image dense layers) agrees with
     const S = (gpu as WebGPUBackend).ctx.subgroupSize;
     useTuningTable({ adapter: 'test', date: '', tilings: {}, tapDefault: S ? { TM: 16, TN: 4, WG: S, subgroup: true } : { TM: 8, TN: 8, WG: 8 } });
   });
-  afterAll(() => loadTuningFor((gpu as WebGPUBackend).describe()));
+  afterAll(() => restoreAdapterTable(gpu as WebGPUBackend));
   for (const c of WIDE_CASES) {
     it(c.name, async () => {
       const keys = await checkWide(c);
@@ -244,7 +244,7 @@ describe('the vec4 tap GEMM (tap_gemm.ts) agrees with the reference backend', ()
   });
   afterAll(() => {
     forceTapTiling(undefined);
-    loadTuningFor((gpu as WebGPUBackend).describe());
+    restoreAdapterTable(gpu as WebGPUBackend);
   });
   const vec4Cases = ['16 -> 40', '24 -> 12', '16 -> 12', 'bias only', 'N = 36', 'filter in place'];
   for (const c of VEC4_CASES) {
@@ -269,7 +269,7 @@ describe('the vec4 tap GEMM (tap_gemm.ts) agrees with the reference backend', ()
 // An adapter without a tuning table runs these on the shared-memory GEMM (gemm.ts) instead.
 describe('the same cases on the shared-memory GEMM (an adapter without a tuning table)', () => {
   beforeAll(() => useTuningTable({ adapter: 'none', date: '', tilings: {} }));
-  afterAll(() => loadTuningFor((gpu as WebGPUBackend).describe()));
+  afterAll(() => restoreAdapterTable(gpu as WebGPUBackend));
   for (const c of WIDE_CASES) {
     it(c.name, async () => {
       const keys = await checkWide(c);

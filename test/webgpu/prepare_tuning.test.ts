@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as cs from '../../src/index.ts';
 import { prepareKernels } from '../../src/engine/prepare.ts';
 import type { WebGPUBackend } from '../../src/kernels/wgsl/backend.ts';
-import { committedTableFor, currentTuningTable, forceTapTiling, loadTuningFor, TILING_CANDIDATES, useTuningTable } from '../../src/kernels/wgsl/tuning.ts';
+import { adapterSlug, chooseTable, committedTableFor, currentTuningTable, forceTapTiling, nearestTableFor, TILING_CANDIDATES, useTuningTable } from '../../src/kernels/wgsl/tuning.ts';
 import { cacheKey, loadCachedTable } from '../../src/kernels/wgsl/tuning_cache.ts';
 import { TUNING_TABLES } from '../../src/kernels/wgsl/tuned/index.ts';
-import { webgpu } from '../helpers/backends.ts';
+import { restoreAdapterTable, webgpu } from '../helpers/backends.ts';
 import { maxRelDiff } from '../helpers/tfjs.ts';
 
 // Pipelines that serve every shape, kernels made ready ahead of their first use, and the
@@ -17,10 +17,7 @@ import { maxRelDiff } from '../helpers/tfjs.ts';
 // adapter's own table in place afterwards.
 
 let gpu: WebGPUBackend;
-const restoreTable = () => {
-  loadTuningFor(gpu.describe(), gpu.cpu);
-  gpu.tuning = committedTableFor(gpu.describe(), gpu.cpu) ? 'committed table' : 'none';
-};
+const restoreTable = () => restoreAdapterTable(gpu);
 beforeAll(async () => {
   gpu = await webgpu();
 });
@@ -134,9 +131,15 @@ describe('prepareKernels', () => {
   });
 
   it('on an adapter with a committed table it tunes nothing', async () => {
-    if (gpu.tuning !== 'committed table') return; // this adapter has none: covered below
-    const r = await prepareKernels(() => cs.conv2d(cs.randomNormal([1, 28, 28, 64], 0, 1, 1), cs.randomNormal([3, 3, 64, 64], 0, 1, 2), { padding: 'same' }), { tune: true });
-    expect(r.tuned).toEqual([]);
+    // whatever this machine has, the rule is tested on an empty table marked as committed
+    useTuningTable({ adapter: gpu.describe(), cpu: gpu.cpu, date: '', tilings: {} });
+    gpu.tuning = 'committed table';
+    try {
+      const r = await prepareKernels(() => cs.conv2d(cs.randomNormal([1, 28, 28, 64], 0, 1, 1), cs.randomNormal([3, 3, 64, 64], 0, 1, 2), { padding: 'same' }), { tune: true });
+      expect(r.tuned).toEqual([]);
+    } finally {
+      restoreTable();
+    }
   });
 });
 
@@ -157,11 +160,40 @@ describe('first-use tuning and its cache', () => {
   const conv = () => cs.conv2d(cs.randomNormal([1, 28, 28, 64], 0, 1, 21), cs.randomNormal([3, 3, 64, 64], 0, 0.1, 22), { padding: 'same' });
   const KEY = 'conv2d:1,28,28,64,28,28,64,3,3,1,1,1,1,1,1';
 
-  it('a software adapter table measured on another CPU model is not used', () => {
-    for (const t of TUNING_TABLES.filter((t) => t.cpu)) {
+  it("a software adapter's table is its CPU's own only; on another CPU the nearest one is a start, not a committed table", () => {
+    const software = TUNING_TABLES.filter((t) => t.cpu);
+    expect(software.length).toBeGreaterThan(0);
+    for (const t of software) {
       expect(committedTableFor(t.adapter, t.cpu)).toBe(t);
-      expect(committedTableFor(t.adapter, 'AMD EPYC 7B13 x2')).toBeUndefined();
+      expect(committedTableFor(t.adapter, 'Some CPU 9000 x16')).toBeUndefined();
+      expect(chooseTable(t.adapter, t.cpu!, undefined)).toMatchObject({ table: t, source: 'committed table' });
+      // another CPU model of the same driver starts from a table of that driver, marked as borrowed
+      const other = chooseTable(t.adapter, 'Some CPU 9000 x16', undefined);
+      expect(other.source).toBe('table of another CPU');
+      expect(adapterSlug(other.table.adapter)).toBe(adapterSlug(t.adapter));
+      expect(other.table.cpu).toBe('Some CPU 9000 x16');
+      expect(other.tableCpu).toBe(nearestTableFor(t.adapter, 'Some CPU 9000 x16')!.cpu);
+      expect(other.table.tilings).toEqual(nearestTableFor(t.adapter, 'Some CPU 9000 x16')!.tilings);
+      // a cached table made on this CPU comes before a borrowed one
+      const cached = { adapter: t.adapter, cpu: 'Some CPU 9000 x16', date: 'd', tilings: {} };
+      expect(chooseTable(t.adapter, 'Some CPU 9000 x16', cached)).toMatchObject({ table: cached, source: 'cache' });
     }
+    // a table of the same CPU maker is nearer than another maker's
+    for (const t of software) {
+      const maker = t.cpu!.split(/[^A-Za-z0-9]/)[0];
+      const pick = nearestTableFor(t.adapter, `${maker} Unseen Model x4`)!;
+      expect(pick.cpu!.split(/[^A-Za-z0-9]/)[0]).toBe(maker);
+    }
+    // a GPU's table is never lent to another GPU
+    expect(nearestTableFor('nvidia / ampere / nvidia rtx 3090 [node (dawn)]', 'AMD Ryzen x16')).toBeUndefined();
+    expect(chooseTable('nvidia / ampere / nvidia rtx 3090 [node (dawn)]', 'AMD Ryzen x16', undefined).source).toBe('none');
+  });
+
+  it('on this machine the adapter never runs on the built-in tiles when its driver has a table', () => {
+    // lavapipe here: its own CPU's table, a cached one, or another CPU's (never 'none')
+    const driverHasTable = TUNING_TABLES.some((t) => adapterSlug(t.adapter) === adapterSlug(gpu.describe()));
+    expect(driverHasTable).toBe(true);
+    expect(['committed table', 'cache', 'table of another CPU']).toContain(gpu.tuning);
   });
 
   it('an adapter without a table tunes the shapes the pass needs, within its budget, and caches the winners', async () => {

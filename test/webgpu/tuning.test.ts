@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { TUNING_TABLES } from '../../src/kernels/wgsl/tuned/index.ts';
-import { adapterSlug, loadTuningFor, tunedTapDefault, tunedTapTiling, useTuningTable } from '../../src/kernels/wgsl/tuning.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadTuningFor, tableFileName, tunedTapDefault, tunedTapTiling, useTuningTable } from '../../src/kernels/wgsl/tuning.ts';
 
 // The tile tables are imported statically (not read from disk next to the module), so a
 // bundle such as the benchmark's carries them: an earlier version looked for them beside
@@ -16,7 +19,14 @@ describe('committed tuning tables', () => {
       const [key, tile] = Object.entries(t.tilings).find(([, v]) => 'WG' in v) ?? [];
       if (key) expect(tunedTapTiling(key)).toEqual(tile);
     }
-    expect(new Set(TUNING_TABLES.map((t) => adapterSlug(t.adapter))).size).toBe(TUNING_TABLES.length);
+    // one table per adapter (and CPU model, for a software adapter), each in the file named for it
+    const names = TUNING_TABLES.map((t) => tableFileName(t));
+    expect(new Set(names).size).toBe(TUNING_TABLES.length);
+    const dir = fileURLToPath(new URL('../../src/kernels/wgsl/tuned/', import.meta.url));
+    for (const [i, t] of TUNING_TABLES.entries()) {
+      expect(JSON.parse(readFileSync(join(dir, names[i]), 'utf8')).date, names[i]).toBe(t.date);
+    }
+    expect(readdirSync(dir).filter((f) => f.endsWith('.json')).sort()).toEqual([...names].sort());
   });
 
   it('an adapter without a table gets none', () => {

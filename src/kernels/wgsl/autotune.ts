@@ -16,7 +16,7 @@ import { hash32, saveCachedTable } from './tuning_cache.ts';
 
 const MIN_FLOPS = 2e7;
 /** Bumped when the tuner's rules change, so that old cache entries are measured again. */
-const TUNER_VERSION = 'tuner 1';
+const TUNER_VERSION = 'tuner 2';
 
 /** Hash of the kernel sources whose tiles a cached table chose between. */
 export function kernelSourceHash(subgroupSize: number | undefined): string {

@@ -5,7 +5,7 @@ import type { GemmTiling } from './gemm.ts';
 import type { TapTiling } from './tap_gemm.ts';
 import { BufferPool } from './buffer_pool.ts';
 import { beginGpuWait, createGpuContext, type DeviceOptions, type GpuContext } from './device.ts';
-import { isSoftwareAdapter, loadTuningFor, useTuningTable } from './tuning.ts';
+import { chooseTable, committedTableFor, isSoftwareAdapter, useTuningTable, type TuningSource } from './tuning.ts';
 import { cpuModel, loadCachedTable } from './tuning_cache.ts';
 
 /** A tensor's storage on the GPU. */
@@ -113,19 +113,22 @@ export class WebGPUBackend implements Backend {
     b.cpu = await cpuModel();
     const { kernelSourceHash } = await import('./autotune.ts');
     b.sourceHash = kernelSourceHash(b.ctx.subgroupSize);
-    if (loadTuningFor(b.describe(), isSoftwareAdapter(b.describe()) ? b.cpu : undefined)) b.tuning = 'committed table';
-    else {
-      const cached = await loadCachedTable(b.describe(), b.cpu, b.sourceHash);
-      if (cached) {
-        useTuningTable(cached);
-        b.tuning = 'cache';
-      }
-    }
+    const own = committedTableFor(b.describe(), isSoftwareAdapter(b.describe()) ? b.cpu : undefined);
+    const choice = chooseTable(b.describe(), b.cpu, own ? undefined : await loadCachedTable(b.describe(), b.cpu, b.sourceHash));
+    useTuningTable(choice.table);
+    b.tuning = choice.source;
+    b.tableCpu = choice.tableCpu;
     return b;
   }
 
-  /** Where this adapter's tile choices come from: a committed table, the tuning cache, first-use tuning, or none (built-in choices). */
-  tuning: 'committed table' | 'cache' | 'first-use tuning' | 'none' = 'none';
+  /**
+   * Where this adapter's tile choices come from: a committed table, the tuning cache, first-use
+   * tuning, a committed table of the same software driver measured on another CPU model
+   * (tuning.ts's nearestTableFor), or none (built-in choices).
+   */
+  tuning: TuningSource = 'none';
+  /** With 'table of another CPU': the CPU model that table was measured on. */
+  tableCpu: string | undefined;
   /** The CPU model (a software adapter's tables are per CPU). */
   cpu = '';
   /** Hash of the tunable kernels' sources (the cache's validity key). */

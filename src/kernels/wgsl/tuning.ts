@@ -6,7 +6,7 @@ import { TUNING_TABLES } from './tuned/index.ts';
  * Per-adapter GEMM tile choices. The best tile differs by adapter (on Mesa's software
  * lavapipe a large register tile wins; a GPU wants more threads), so it is measured,
  * not assumed: `npm run tune` times the candidates on every VGG16 kernel shape and
- * writes the winners to src/kernels/wgsl/tuned/<adapter>.json, which the backend loads
+ * writes the winners to src/kernels/wgsl/tuned/<adapter>[.<cpu>].json, which the backend loads
  * when it finds the same adapter. Shapes not in the table use the built-in heuristic.
  */
 export const TILING_CANDIDATES: GemmTiling[] = [
@@ -166,6 +166,49 @@ export function adapterSlug(description: string): string {
 /** Whether an adapter runs on the CPU (its measured tiles then depend on the processor too). */
 export function isSoftwareAdapter(description: string): boolean {
   return /software|llvmpipe|lavapipe|swiftshader|subzero|warp|cpu/i.test(description);
+}
+
+/** File name of a committed table: the adapter's slug, then for a software adapter the CPU model's. */
+export function tableFileName(t: Pick<TuningTable, 'adapter' | 'cpu'>): string {
+  const cpu = t.cpu && isSoftwareAdapter(t.adapter) ? `.${t.cpu.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}` : '';
+  return `${adapterSlug(t.adapter)}${cpu}.json`;
+}
+
+/** The maker at the start of a CPU model string ('amd', 'intel(r)' -> 'intel'), for nearestTableFor. */
+function cpuMaker(cpu: string): string {
+  return cpu.trim().toLowerCase().split(/[^a-z0-9]/)[0];
+}
+
+/**
+ * For a software adapter on a CPU model that no committed table was measured on: the table
+ * measured with the same driver on another CPU, one of the same maker first. Its tiles are a
+ * far better start than the built-in shared-memory GEMM (lavapipe on a 2-core AMD EPYC,
+ * VGG16 block1_conv2 forward: 1688 ms built-in, against the Xeon table's tiles ... see
+ * docs/kernels.md, "Tables per CPU"); first-use tuning then measures the shapes it lacks.
+ */
+export function nearestTableFor(description: string, cpu: string): TuningTable | undefined {
+  if (!isSoftwareAdapter(description)) return undefined;
+  const slug = adapterSlug(description);
+  const others = TUNING_TABLES.filter((x) => adapterSlug(x.adapter) === slug && x.cpu !== undefined && x.cpu !== cpu);
+  return others.find((x) => cpuMaker(x.cpu!) === cpuMaker(cpu)) ?? others[0];
+}
+
+/** Where an adapter's tile choices come from (the backend's `tuning`). */
+export type TuningSource = 'committed table' | 'cache' | 'first-use tuning' | 'table of another CPU' | 'none';
+
+/**
+ * The table a new device starts with: the committed one for this adapter (and CPU model, for a
+ * software adapter), else the first-use tuning cache's (`cached`, read by the caller), else the
+ * same software driver's table from another CPU, else none (the built-in choices).
+ */
+export function chooseTable(description: string, cpu: string, cached: TuningTable | undefined): { table: TuningTable; source: TuningSource; tableCpu?: string } {
+  const own = committedTableFor(description, isSoftwareAdapter(description) ? cpu : undefined);
+  if (own) return { table: own, source: 'committed table' };
+  if (cached) return { table: cached, source: 'cache' };
+  const nearest = nearestTableFor(description, cpu);
+  // once tuned, this CPU's cache entry holds these tiles and those measured here
+  if (nearest) return { table: { ...nearest, cpu, measurements: {} }, source: 'table of another CPU', tableCpu: nearest.cpu };
+  return { table: { adapter: description, ...(isSoftwareAdapter(description) ? { cpu } : {}), date: '', tilings: {} }, source: 'none' };
 }
 
 /** The committed table measured on this adapter (and, for a software adapter, on this CPU model), if any. */

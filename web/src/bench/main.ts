@@ -8,7 +8,8 @@
 import * as cs from '../../../src/index.ts';
 import type { WebGPUBackend } from '../../../src/kernels/wgsl/backend.ts';
 import { markdownTable, svgChart, type BenchResults } from '../../../bench/report.ts';
-import { pageItems, runBench, tuningInfo, type BenchOptions } from './runner.ts';
+import { pageItems, runBench, type BenchOptions } from './runner.ts';
+import { tuningInfo } from '../../../bench/tuning_info.ts';
 import { tuneAdapter, type TuneOptions } from './tune.ts';
 import type { TuningTable } from '../../../src/kernels/wgsl/tuning.ts';
 
@@ -16,7 +17,7 @@ declare global {
   interface Window {
     convscopeBench: {
       ready: boolean;
-      adapter: () => Promise<{ describe: string; tuning: Awaited<ReturnType<typeof tuningInfo>>; subgroupSize?: number }>;
+      adapter: () => Promise<{ describe: string; tuning: ReturnType<typeof tuningInfo>; subgroupSize?: number }>;
       run: (o?: BenchOptions) => Promise<BenchResults>;
       tune: (o?: TuneOptions) => Promise<TuningTable>;
       render: (r: BenchResults) => void;
@@ -83,7 +84,7 @@ const slugOf = (r: BenchResults) =>
 async function adapter() {
   if (!navigator.gpu) throw new Error('this browser has no WebGPU (navigator.gpu is missing; Chromium in headless mode needs --enable-unsafe-webgpu)');
   const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
-  return { describe: gpu.describe(), tuning: await tuningInfo(gpu), subgroupSize: gpu.ctx.subgroupSize };
+  return { describe: gpu.describe(), tuning: tuningInfo(gpu), subgroupSize: gpu.ctx.subgroupSize };
 }
 
 window.convscopeBench = { ready: true, adapter, run: runBench, tune: tuneAdapter, render, cs };
@@ -97,7 +98,7 @@ async function wire(): Promise<void> {
   for (const i of pageItems()) items.add(new Option(`${i.name} (${i.shape})`, i.name));
   try {
     const a = await adapter();
-    $('adapter')!.textContent = `${a.describe}; convscope's tiles: ${a.tuning.source}${a.tuning.table ? ` (committed table ${a.tuning.table}, adapter key '${a.tuning.adapterKey}')` : ` (no committed table for adapter key '${a.tuning.adapterKey}')`}`;
+    $('adapter')!.textContent = `${a.describe}; convscope's tiles: ${a.tuning.source}${a.tuning.table ? ` (committed table ${a.tuning.table}${a.tuning.tableCpu ? `, measured on '${a.tuning.tableCpu}', this is '${a.tuning.cpu}'` : ''}, adapter key '${a.tuning.adapterKey}')` : ` (no committed table for adapter key '${a.tuning.adapterKey}')`}`;
   } catch (e) {
     $('adapter')!.textContent = (e as Error).message;
     runBtn.disabled = true;

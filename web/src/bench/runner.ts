@@ -6,11 +6,11 @@
  */
 import * as cs from '../../../src/index.ts';
 import type { WebGPUBackend } from '../../../src/kernels/wgsl/backend.ts';
-import { adapterSlug, committedTableFor, currentTuningTable } from '../../../src/kernels/wgsl/tuning.ts';
 import { e2eItems, kernelItems, type BenchItem, type Engine } from '../../../bench/items.ts';
 import { setTfLoader, tfVersions, loadTf, type Tf } from '../../../bench/peers.ts';
 import type { BenchResults } from '../../../bench/report.ts';
 import { measureRow } from '../../../bench/measure_row.ts';
+import { tuningInfo } from '../../../bench/tuning_info.ts';
 
 /** tfjs-core and tfjs-backend-webgpu, on this page's navigator.gpu (their own device on the same adapter). */
 setTfLoader(async () => {
@@ -39,17 +39,6 @@ export function pageItems(size = 224): BenchItem[] {
   return [...kernelItems(size), ...e2eItems(false)];
 }
 
-export async function tuningInfo(gpu: WebGPUBackend): Promise<NonNullable<BenchResults['tuning']>> {
-  const t = committedTableFor(gpu.describe(), gpu.cpu);
-  return {
-    source: gpu.tuning,
-    adapterKey: adapterSlug(gpu.describe()),
-    cpu: gpu.cpu,
-    ...(t ? { table: `${adapterSlug(t.adapter)}.json`, tableDate: t.date } : {}),
-    entries: Object.keys(currentTuningTable().tilings).length,
-  };
-}
-
 export async function runBench(o: BenchOptions = {}): Promise<BenchResults> {
   const log = o.log ?? ((l: string) => console.log(l));
   const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;
@@ -66,7 +55,7 @@ export async function runBench(o: BenchOptions = {}): Promise<BenchResults> {
     date: new Date().toISOString(),
     versions: { browser: navigator.userAgent.match(/(Headless)?Chrom(e|ium)\/[\d.]+/)?.[0] ?? navigator.userAgent, ...(tf ? tfVersions(tf) : {}), convscope: '0.1.0' },
     settings,
-    tuning: await tuningInfo(gpu),
+    tuning: tuningInfo(gpu),
     items: [],
   };
   log(`bench on ${gpu.describe()} (tiles: ${results.tuning!.source}${results.tuning!.table ? `, ${results.tuning!.table}` : ''}): ${items.length} items x ${engines.join(', ')}`);

@@ -2,7 +2,7 @@
  * `npm run tune` (bench/tune.ts) in the browser: times the tile candidates of both GEMM
  * templates on the VGG16 convolution shapes (forward and backprop input on the tap GEMM or the
  * shared-memory GEMM, backprop filter on the shared-memory GEMM) on this page's adapter and
- * returns the table that bench/tune.ts would write, for src/kernels/wgsl/tuned/<adapter>.json
+ * returns the table that bench/tune.ts would write, for src/kernels/wgsl/tuned/<adapter>[.<cpu>].json
  * (`npm run bench:browser -- --tune` writes it). The same rules as bench/tune.ts: the built-in
  * choice is timed first and a tile is recorded only where it beats it; the tap GEMM becomes the
  * adapter's default only where it won most convolution shapes.
