@@ -63,6 +63,12 @@ export const OP_CASES: OpCase[] = [
   { name: 'matmul Aᵀ', covers: ['matmul'], inputs: () => [rand([4, 3], 41), rand([4, 5], 42)], f: (a, b) => cs.matmul(a, b, true, false) },
   { name: 'matmul Bᵀ', covers: ['matmul'], inputs: () => [rand([3, 4], 43), rand([5, 4], 44)], f: (a, b) => cs.matmul(a, b, false, true) },
   { name: 'matmul AᵀBᵀ', covers: ['matmul'], inputs: () => [rand([4, 3], 45), rand([5, 4], 46)], f: (a, b) => cs.matmul(a, b, true, true) },
+  // K up to 4 runs on the small-K kernel (matmul.ts), K = 6 on the GEMM tile, each with every transpose
+  { name: 'matmul Aᵀ, K = 1 (an outer product)', covers: ['matmul'], inputs: () => [rand([1, 7], 191), rand([1, 9], 192)], f: (a, b) => cs.matmul(a, b, true, false) },
+  { name: 'matmul Bᵀ, K = 2', covers: ['matmul'], inputs: () => [rand([5, 2], 193), rand([6, 2], 194)], f: (a, b) => cs.matmul(a, b, false, true) },
+  { name: 'matmul K = 6', covers: ['matmul'], inputs: () => [rand([3, 6], 195), rand([6, 5], 196)], f: (a, b) => cs.matmul(a, b) },
+  { name: 'matmul Aᵀ, K = 6', covers: ['matmul'], inputs: () => [rand([6, 3], 197), rand([6, 5], 198)], f: (a, b) => cs.matmul(a, b, true, false) },
+  { name: 'matmul AᵀBᵀ, K = 6', covers: ['matmul'], inputs: () => [rand([6, 3], 199), rand([5, 6], 1100)], f: (a, b) => cs.matmul(a, b, true, true) },
   { name: 'biasAdd', covers: ['biasAdd'], inputs: () => [rand([2, 3, 3, 4], 47), rand([4], 48)], f: (x, b) => cs.biasAdd(x, b) },
   { name: 'conv2d valid 3x3', covers: ['conv2d'], inputs: () => [rand([2, 6, 5, 3], 49), rand([3, 3, 3, 4], 50)], f: (x, w) => cs.conv2d(x, w) },
   {

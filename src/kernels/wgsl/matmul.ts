@@ -1,7 +1,7 @@
 import { registerKernel } from '../../engine/kernel_registry.ts';
 import type { TuneHook, WebGPUBackend } from './backend.ts';
 import { dispatchGemm, type GemmSpec, type GemmTiling, makeGemm, tilingOf } from './gemm.ts';
-import { bufferOf, newOutput } from './program.ts';
+import { bindings, bufferOf, newOutput, packParams } from './program.ts';
 import { currentTapTiling, denseRows, dispatchTapGemm, makeTapGemm, type TapGemmSpec, type TapTiling, tapTilingFits } from './tap_gemm.ts';
 import { TILING_CANDIDATES, usesTapGemm } from './tuning.ts';
 
@@ -24,6 +24,29 @@ function tapHook(
     make: (t) => ('WG' in t && tapTilingFits(spec, t, g.ctx.subgroupSize) ? makeTapGemm(g, key, { ...spec, tiling: t }, inputs, out, bytes, '', ranges) : undefined),
   };
 }
+
+/**
+ * K of at most SMALL_K (a Dense layer's kernel gradient on a batch of 1-4: an outer product):
+ * one thread per 4 outputs of a row, each summing its K products in order. The GEMM's tiles
+ * load K in steps of 8-32 and so waste most of each step here (VGG16 fc2's 4096x1 * 1x4096,
+ * lavapipe: 439 ms on the shared-memory tile).
+ */
+const SMALL_K = 4;
+const SMALL_K_WGSL = `${bindings(2, 5)}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let M = P(0u); let N = P(1u); let K = P(2u); let tA = P(3u) == 1u; let tB = P(4u) == 1u;
+  let m = wid.y + wid.z * 65535u;
+  let n0 = (wid.x * 64u + lid) * 4u;
+  if (m >= M || n0 >= N) { return; }
+  for (var n = n0; n < min(n0 + 4u, N); n++) {
+    var s = 0.0;
+    for (var k = 0u; k < K; k++) {
+      s += in0[select(m * K + k, k * M + m, tA)] * in1[select(k * N + n, n * K + k, tB)];
+    }
+    out[m * N + n] = s;
+  }
+}`;
 
 /**
  * C = op(A) op(B) on the GEMM template. A B larger than the adapter's storage-binding
@@ -52,6 +75,19 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
     throw new Error(`matmul: cannot split B [${b.shape.join(',')}] on this adapter's ${alignment}-byte binding alignment`);
   }
   const bBuf = bufferOf(b);
+  if (K <= SMALL_K && rowsOfB <= maxRows) {
+    g.dispatch({
+      key: 'matmul-small-k',
+      label: `matmul-small-k:${M},${N},${K},${tA},${tB}`,
+      source: () => SMALL_K_WGSL,
+      uniforms: packParams([M, N, K, tA ? 1 : 0, tB ? 1 : 0]),
+      inputs: [bufferOf(a), bBuf],
+      output: buf,
+      outputBytes: bytes,
+      workgroups: [Math.ceil(N / 256), Math.min(M, 65535), Math.ceil(M / 65535)],
+    });
+    return out;
+  }
   const S = g.ctx.subgroupSize;
   for (let r0 = 0; r0 < rowsOfB; r0 += maxRows) {
     const rows = Math.min(maxRows, rowsOfB - r0);
