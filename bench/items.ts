@@ -25,6 +25,8 @@ export interface BenchItem {
   /** Floating-point operations of one run (null where not meaningful). */
   flops: number | null;
   prepare: (engine: Engine) => Promise<Prepared>;
+  /** An end-to-end item's work, for peers that build it themselves (bench/jax_peer.ts). */
+  task?: Task;
 }
 
 const gpu = () => cs.getBackend() as WebGPUBackend;
@@ -210,7 +212,7 @@ function makeWeights<T>(normal: (shape: number[], std: number, seed: number) => 
   return w;
 }
 
-type Task = 'forward' | 'gradcam' | { step: string; size: number; steps: number; batch: number };
+export type Task = 'forward' | 'gradcam' | { step: string; size: number; steps: number; batch: number };
 
 /** Flops of one VGG16 forward pass up to `until` (convs and dense layers; pools and biases ignored). */
 export function vggFlops(size: number, until?: string): number {
@@ -394,7 +396,7 @@ export function attributionItems(full: boolean): BenchItem[] {
 }
 
 export function e2eItems(full: boolean): BenchItem[] {
-  const e2e = (name: string, shape: string, flops: number, task: Task): BenchItem => ({ name, kind: 'e2e', shape, flops, prepare: (engine) => prepareVgg(engine, task) });
+  const e2e = (name: string, shape: string, flops: number, task: Task): BenchItem => ({ name, kind: 'e2e', shape, flops, task, prepare: (engine) => prepareVgg(engine, task) });
   const stepFlops = (size: number, until: string, batch: number) => 3 * vggFlops(size, until) * batch; // forward + ~2x for the input gradient
   const items = [
     e2e('VGG16 forward', '1x224x224x3', vggFlops(224), 'forward'),

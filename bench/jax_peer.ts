@@ -10,7 +10,7 @@
  * (`x.ref` adds one), which is why the code below spells out `.ref` where a value is reused.
  */
 import { beginGpuWait, dawnInstance } from '../src/kernels/wgsl/device.ts';
-import type { BenchItem, Prepared } from './items.ts';
+import type { BenchItem, Prepared, Task } from './items.ts';
 import { VGG16_CONVS } from './vgg16_ops.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -165,15 +165,29 @@ function jaxHead(jax: J, w: JaxVgg, a: J): J {
   return h;
 }
 
-/** Grad-CAM (forward to block5_conv3, then the gradient of class 386's probability with respect to it) or one filter-pattern step. */
-export async function jaxVggItem(task: 'gradcam' | { step: string; size: number }): Promise<Prepared> {
+/** jax-js's storage-binding limit (its dense kernels are bound in row blocks below it). */
+function bindingLimit(jax: J): number {
+  return jax.getWebGPUDevice?.()?.limits?.maxStorageBufferBindingSize ?? 128 * 2 ** 20;
+}
+
+/**
+ * VGG16's forward pass, Grad-CAM (forward to block5_conv3, then the gradient of class 386's
+ * probability with respect to it) or filter-pattern steps (the mean of filter 0 over the batch,
+ * each image's gradient normalised by its own RMS, as bench/items.ts's prepareVgg does).
+ */
+export async function jaxVggItem(task: Task): Promise<Prepared> {
   const jax = await loadJax();
   const { numpy: np, grad, jit } = jax;
-  const limit = jax.getWebGPUDevice?.()?.limits?.maxStorageBufferBindingSize ?? 128 * 2 ** 20;
-  const top = task === 'gradcam';
-  const size = task === 'gradcam' ? 224 : task.size;
-  const w = jaxWeights(jax, top, limit);
-  let x = jax.random.uniform(jax.random.key(7), [1, 3, size, size], { minval: -100, maxval: 100 });
+  const top = typeof task !== 'object';
+  const size = typeof task === 'object' ? task.size : 224;
+  const batch = typeof task === 'object' ? task.batch : 1;
+  const w = jaxWeights(jax, top, bindingLimit(jax));
+  let x = jax.random.uniform(jax.random.key(7), [batch, 3, size, size], { minval: -100, maxval: 100 });
+  if (task === 'forward') {
+    const forward = jit((input: J) => jaxHead(jax, w, jaxVgg(jax, w, input, 'block5_conv3')));
+    const run = async () => settle(jax, forward(x.ref));
+    return { run, dispose: () => disposeAll(w, x) };
+  }
   if (task === 'gradcam') {
     const features = jit((input: J) => jaxVgg(jax, w, input, 'block5_conv3'));
     const dScore = jit(grad((a: J) => jaxHead(jax, w, a).slice([], [386, 387]).sum()));
@@ -184,15 +198,16 @@ export async function jaxVggItem(task: 'gradcam' | { step: string; size: number 
     };
     return { run, dispose: () => disposeAll(w, x) };
   }
-  const step = task.step;
+  const { step, steps } = task;
   const lossGrad = jit(grad((input: J) => np.mean(jaxVgg(jax, w, input, step).slice([], [0, 1]))));
-  const update = jit((input: J, g: J) => input.add(g.ref.div(np.sqrt(np.mean(g.ref.mul(g), undefined, { keepdims: true })).add(1e-5))));
+  const update = jit((input: J, g: J) => input.add(g.ref.div(np.sqrt(np.mean(g.ref.mul(g), [1, 2, 3], { keepdims: true })).add(1e-5))));
   const run = async () => {
-    const g = lossGrad(x.ref);
-    const next = update(x, g);
+    for (let s = 0; s < steps; s++) {
+      const g = lossGrad(x.ref);
+      x = update(x, g);
+    }
     beginGpuWait();
-    await jax.blockUntilReady(next);
-    x = next;
+    await jax.blockUntilReady(x);
   };
   return { run, dispose: () => disposeAll(w, x) };
 }
@@ -203,9 +218,70 @@ function disposeAll(w: JaxVgg, x: J): void {
   x.dispose();
 }
 
+/** 2x2 max pool (as in its VGG16) at NHWC size (size, size, c), or its gradient for a random dy (vjp). */
+export async function jaxPoolItem(kind: 'forward' | 'backward', size: number, c: number): Promise<Prepared> {
+  const jax = await loadJax();
+  const { jit, vjp } = jax;
+  const x = normal(jax, [1, c, size, size], 1);
+  const dy = normal(jax, [1, c, size / 2, size / 2], 1);
+  const f =
+    kind === 'forward'
+      ? jit((a: J) => maxPool2(jax, a))
+      : jit((a: J, g: J) => {
+          const [y, back] = vjp((xx: J) => maxPool2(jax, xx), [a]);
+          y.dispose();
+          const [dx] = back(g);
+          back.dispose?.();
+          return dx;
+        });
+  const run = async () => settle(jax, kind === 'forward' ? f(x.ref) : f(x.ref, dy.ref));
+  return { run, dispose: () => [x, dy].forEach((a) => a.dispose()) };
+}
+
 /**
- * The jax-js run of a bench item, where it has one: the conv2d rows (forward and both
- * backprops), Grad-CAM and the filter steps at 150x150. Other rows fail with the reason.
+ * A dense row: y = a W (forward), dy Wᵀ (backward input) or aᵀ dy (backward kernel) for W of
+ * n x m; a W too large for one binding (fc1's 392 MiB) is held and multiplied in row blocks.
+ */
+export async function jaxDenseItem(kind: 'forward' | 'input' | 'kernel', n: number, m: number): Promise<Prepared> {
+  const jax = await loadJax();
+  const { numpy: np, jit } = jax;
+  const blocks = Math.ceil((n * m * 4) / bindingLimit(jax));
+  const rows = Math.ceil(n / blocks);
+  const ws: J[] = [];
+  if (kind !== 'kernel') for (let r = 0; r < n; r += rows) ws.push(normal(jax, [Math.min(rows, n - r), m], Math.sqrt(2 / n)));
+  const a = normal(jax, [1, n], 1);
+  const dy = normal(jax, [1, m], 1);
+  let f: (...args: J[]) => J;
+  if (kind === 'forward') {
+    f = jit((x: J, ...w: J[]) => {
+      let y: J | undefined;
+      let offset = 0;
+      for (const k of w) {
+        const part = np.matmul(w.length > 1 ? x.ref.slice([], [offset, offset + k.shape[0]]) : x.ref, k);
+        y = y ? y.add(part) : part;
+        offset += k.shape[0];
+      }
+      x.dispose();
+      return y;
+    });
+  } else if (kind === 'input') {
+    f = jit((g: J, ...w: J[]) => {
+      const parts = w.map((k) => np.matmul(g.ref, np.transpose(k)));
+      g.dispose();
+      return parts.length > 1 ? np.concatenate(parts, 1) : parts[0];
+    });
+  } else {
+    f = jit((x: J, g: J) => np.matmul(np.transpose(x), g));
+  }
+  const run = async () => settle(jax, kind === 'forward' ? f(a.ref, ...ws.map((k) => k.ref)) : kind === 'input' ? f(dy.ref, ...ws.map((k) => k.ref)) : f(a.ref, dy.ref));
+  return { run, dispose: () => [a, dy, ...ws].forEach((t) => t.dispose()) };
+}
+
+/**
+ * The jax-js run of a bench item: every kernel row (conv2d and both backprops, max pool and its
+ * gradient, dense rows) and every end-to-end row built from VGG16 (forward, Grad-CAM, filter
+ * steps, the 40-step pattern, the batched grid). The attribution rows (Score-CAM, SmoothGrad)
+ * are not built for it and fail with that reason.
  */
 export async function prepareJax(item: BenchItem): Promise<Prepared> {
   const conv = /^conv2d (backprop (input|filter) )?block\d_conv\d$/.exec(item.name);
@@ -213,8 +289,16 @@ export async function prepareJax(item: BenchItem): Promise<Prepared> {
     const [size, , inC, outC] = item.shape.split(/x|->/).map(Number);
     return jaxConvItem(conv[2] === 'input' ? 'input' : conv[2] === 'filter' ? 'filter' : 'forward', size, inC, outC);
   }
-  if (item.name.startsWith('Grad-CAM')) return jaxVggItem('gradcam');
-  const step = /^filter step to (block\d_conv\d)$/.exec(item.name);
-  if (step && item.shape === '1x150x150x3') return jaxVggItem({ step: step[1], size: 150 });
-  throw new Error('not in the jax-js set (conv2d rows, Grad-CAM, filter steps)');
+  const pool = /^max pool (backward )?block\d_pool$/.exec(item.name);
+  if (pool) {
+    const [size, , c] = item.shape.split('x').map(Number);
+    return jaxPoolItem(pool[1] ? 'backward' : 'forward', size, c);
+  }
+  const dense = /^dense (backward (input|kernel) )?(fc1|fc2|predictions)$/.exec(item.name);
+  if (dense) {
+    const [n, m] = ({ fc1: [25088, 4096], fc2: [4096, 4096], predictions: [4096, 1000] } as const)[dense[3] as 'fc1' | 'fc2' | 'predictions'];
+    return jaxDenseItem(dense[2] === 'input' ? 'input' : dense[2] === 'kernel' ? 'kernel' : 'forward', n, m);
+  }
+  if (item.task) return jaxVggItem(item.task);
+  throw new Error('not built for jax-js (the attribution rows: Score-CAM and SmoothGrad)');
 }
