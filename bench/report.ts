@@ -1,4 +1,5 @@
 /** Writes the benchmark results as JSON, a markdown table and an SVG bar chart. */
+import { slugOf } from '../src/kernels/wgsl/tuning.ts';
 
 export interface PeerResult {
   ms: number;
@@ -178,7 +179,6 @@ export function svgChart(r: BenchResults): string {
  * processor (bench/results holds one file per machine kind measured).
  */
 export function resultsSlug(a: { vendor?: string; architecture?: string; description?: string; device?: string }, cpu?: string): string {
-  const slugOf = (t: string) => t.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
   const base = slugOf([a.vendor, a.architecture, a.description || a.device].filter(Boolean).join('-')).slice(0, 60) || 'adapter';
   return cpu ? `${base}.${slugOf(cpu)}` : base;
 }
