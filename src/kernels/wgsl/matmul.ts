@@ -131,9 +131,8 @@ registerKernel('matmul', 'webgpu', ({ a, b }, attrs, backend) => {
     }
     if (tap && !tA && !tB && M <= 4) {
       // a few rows of A times B (a Dense layer on one image): the tap GEMM with one "tap" that
-      // runs along this block's K, each thread reading its own columns of B once; its sizes are
-      // baked into the WGSL (one pipeline per layer shape: tap_gemm.ts, BAKED_WORDS says why)
-      const row: TapGemmSpec = { M, N, L: rows, rows: denseRows(K, r0), accumulate: !first, bakeSizes: true };
+      // runs along this block's K, each thread reading its own columns of B once
+      const row: TapGemmSpec = { M, N, L: rows, rows: denseRows(K, r0), accumulate: !first };
       const k = `matmul-rows:${keyParts.join(':')}`;
       const ins = [bufferOf(a), bBuf];
       const tiles = [currentTapTiling(g, k, row), ...(S ? [1, 2, 4, 8].map((TN) => ({ TM: M, TN, WG: S, subgroup: true })) : []), { TM: M, TN: 4, WG: 64 }, { TM: M, TN: 2, WG: 64 }];

@@ -27,8 +27,7 @@ import type { GemmTiling } from './gemm.ts';
  * epilogue) serves every convolution and one-image dense layer that uses that tile:
  * VGG16's 13 convolutions share 5. (Baking them in as constants, the first version,
  * compiled one pipeline per layer shape, 4-12 s each on lavapipe with a cold shader
- * cache, and was no faster warm: docs/kernels.md.) The one exception is the few-row dense
- * GEMM, whose sizes are baked (`bakeSizes`, measured faster: BAKED_WORDS).
+ * cache, and was no faster warm: docs/kernels.md.)
  */
 
 export interface TapTiling {
@@ -119,16 +118,8 @@ export interface TapGemmSpec {
   outOffset?: number;
   /** Add to what out holds instead of overwriting it (a later K block of a blocked matmul). */
   accumulate?: boolean;
-  /**
-   * Write the sizes into the WGSL as constants (every word but the offsets and the accumulate
-   * flag, which stay uniforms), one pipeline per shape: see BAKED_WORDS.
-   */
-  bakeSizes?: boolean;
   tiling?: TapTiling;
 }
-
-/** What a tap GEMM's WGSL depends on: the spec's flags, and its sizes where they are baked. */
-type SourceSpec = Pick<TapGemmSpec, 'maskA' | 'epilogue' | 'bTransposed' | 'bakeSizes'> & Partial<TapGemmSpec>;
 
 /**
  * The tile for a shape without a tuned entry: the adapter's measured default (from its
@@ -209,43 +200,16 @@ const range = (n: number) => [...Array(n).keys()];
 const WORDS = ['M', 'N', 'L', 'KH', 'KW', 'RH', 'RW', 'IH', 'IW', 'PIX', 'AOFF', 'SY', 'SX', 'PY', 'PX', 'DY', 'DX', 'OSTRIDE', 'OOFF', 'ACC'] as const;
 const SIGNED = new Set(['IH', 'IW', 'PIX', 'AOFF', 'SY', 'SX', 'PY', 'PX', 'DY', 'DX']);
 
-function wordValues(s: TapGemmSpec): Record<(typeof WORDS)[number], number> {
-  return { M: s.M, N: s.N, L: s.L, ...s.rows, OSTRIDE: s.outStride ?? s.N, OOFF: s.outOffset ?? 0, ACC: s.accumulate ? 1 : 0 };
-}
-
 export function tapParams(s: TapGemmSpec): ArrayBuffer {
-  const v = wordValues(s);
+  const r = s.rows;
+  const v: Record<(typeof WORDS)[number], number> = {
+    M: s.M, N: s.N, L: s.L, ...r, OSTRIDE: s.outStride ?? s.N, OOFF: s.outOffset ?? 0, ACC: s.accumulate ? 1 : 0,
+  };
   return packParams(WORDS.map((w) => v[w]));
 }
 
-/**
- * The words `bakeSizes` writes into the source. The few-row dense GEMM (a Dense layer on one
- * image) bakes them: there the loop over K is the whole kernel, and lavapipe ran VGG16's fc1
- * 20-30% slower with its sizes read from the uniform buffer than with them as constants
- * (bench/dense_bake_ab.ts; the bench's dense rows, 2026-11-25 code against 2026-12-02).
- * The offsets (a K block's first row, an output column) and the accumulate flag stay
- * uniforms, so a Dense layer's K blocks of one size share a pipeline.
- */
-const BAKED_WORDS = new Set<string>(WORDS.filter((w) => w !== 'AOFF' && w !== 'OOFF' && w !== 'ACC'));
-
-/** The `let` lines that give the kernel its sizes: uniform reads, or constants where baked. */
-function paramLets(s: { bakeSizes?: boolean } & Partial<TapGemmSpec>): string {
-  const v = s.bakeSizes ? wordValues(s as TapGemmSpec) : undefined;
-  return WORDS.map((w, i) => {
-    if (v && BAKED_WORDS.has(w)) return `let ${w} = ${SIGNED.has(w) ? `${v[w] | 0}i` : `${v[w] >>> 0}u`};`;
-    return `let ${w} = ${SIGNED.has(w) ? `i32(P(${i}u))` : `P(${i}u)`};`;
-  }).join(' ');
-}
-
-/** The sizes a baked pipeline was written for, as its key names them ('' when not baked). */
-function bakedKey(s: { bakeSizes?: boolean } & Partial<TapGemmSpec>): string {
-  if (!s.bakeSizes) return '';
-  const v = wordValues(s as TapGemmSpec);
-  return `:sizes=${WORDS.filter((w) => BAKED_WORDS.has(w)).map((w) => v[w]).join('.')}`;
-}
-
-function header(s: SourceSpec, t: TapTiling, nInputs: number): string {
-  const params = paramLets(s);
+function header(s: { maskA?: boolean }, t: TapTiling, nInputs: number): string {
+  const params = WORDS.map((w, i) => `let ${w} = ${SIGNED.has(w) ? `i32(P(${i}u))` : `P(${i}u)`};`).join(' ');
   return `${t.subgroup ? 'enable subgroups;\n' : ''}${bindings(nInputs, WORDS.length)}
 fn loadA(i: u32, live: bool) -> f32 { return select(0.0, in0[i], live${s.maskA ? ' && in2[i] > 0.0' : ''}); }
 fn store(m: u32, n: u32, v: f32, OSTRIDE: u32, OOFF: u32, ACC: u32) {
@@ -276,7 +240,7 @@ function rowOrigin(i: string): string {
 }
 
 /** Loop form: accumulators in a private array (loops short enough to be unrolled by the compiler). */
-function loopSource(s: SourceSpec, e: TapEpilogue, t: TapTiling, nInputs: number): string {
+function loopSource(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
   const { TM, TN, WG } = t;
   const [head, params] = header(s, t, nInputs).split('PARAMS ');
   return `${head.replace('STORE', storeStatement(e))}
@@ -331,7 +295,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 /** Subgroup form, written out: thread s reads channel c0 + s of every row, the subgroup shares them. */
-function subgroupSource(s: SourceSpec, e: TapEpilogue, t: TapTiling, nInputs: number): string {
+function subgroupSource(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
   const { TM, TN, WG } = t;
   const rows = range(TM);
   const cols = range(TN);
@@ -380,12 +344,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
  * this is a quarter of the accesses of the loop form; and no private arrays are indexed
  * by loop counters (SwiftShader keeps those in memory).
  */
-function vec4Source(s: SourceSpec, e: TapEpilogue, t: TapTiling, nInputs: number): string {
+function vec4Source(s: { maskA?: boolean; bTransposed?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
   const { TM, TN, WG } = t;
   const rows = range(TM);
   const runs = range(TN / 4);
   const decls = [...range(nInputs).map((i) => `@group(0) @binding(${i}) var<storage, read> in${i}: array<vec4<f32>>;`), `@group(0) @binding(${nInputs}) var<storage, read_write> out: array<vec4<f32>>;`].join('\n');
-  const params = paramLets(s);
+  const params = WORDS.map((w, i) => `let ${w} = ${SIGNED.has(w) ? `i32(P(${i}u))` : `P(${i}u)`};`).join(' ');
   const z = 'vec4<f32>(0.0)';
   const store =
     e === 'bias'
@@ -455,7 +419,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
  * reads one vec4 of A per row and the TN vec4s holding B's next 4 rows (4 TN consecutive floats:
  * B[c + k, n] is float k TN + n of them), and does 4 TN multiply-adds per row.
  */
-function narrowSource(s: SourceSpec, e: TapEpilogue, t: TapTiling, nInputs: number): string {
+function narrowSource(s: { maskA?: boolean }, e: TapEpilogue, t: TapTiling, nInputs: number): string {
   const { TM, TN, WG } = t;
   const rows = range(TM);
   const cols = range(TN);
@@ -465,7 +429,7 @@ function narrowSource(s: SourceSpec, e: TapEpilogue, t: TapTiling, nInputs: numb
     ...range(nInputs - 2).map((i) => `@group(0) @binding(${i + 2}) var<storage, read> in${i + 2}: array<${s.maskA ? 'vec4<f32>' : 'f32'}>;`),
     `@group(0) @binding(${nInputs}) var<storage, read_write> out: array<f32>;`,
   ].join('\n');
-  const params = paramLets(s);
+  const params = WORDS.map((w, i) => `let ${w} = ${SIGNED.has(w) ? `i32(P(${i}u))` : `P(${i}u)`};`).join(' ');
   const z = 'vec4<f32>(0.0)';
   const loadA = s.maskA ? `return select(${z}, select(${z}, in0[i], in2[i] > ${z}), live);` : `return select(${z}, in0[i], live);`;
   const comp = ['x', 'y', 'z', 'w'];
@@ -506,8 +470,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-/** The WGSL of one tap-GEMM pipeline: it depends on the tile, the epilogue and the mask, and on the sizes only where baked. */
-export function tapGemmSource(s: SourceSpec, t: TapTiling, nInputs: number): string {
+/** The WGSL of one tap-GEMM pipeline: it depends only on the tile, the epilogue and the mask, never on sizes. */
+export function tapGemmSource(s: { maskA?: boolean; epilogue?: TapEpilogue; bTransposed?: boolean }, t: TapTiling, nInputs: number): string {
   const e = s.epilogue ?? 'none';
   if (t.narrow) return narrowSource(s, e, t, nInputs);
   if (s.bTransposed && !t.vec4) throw new Error(`tap GEMM: a transposed B (the filter of a backprop input read in place) needs the vec4 form, not tile ${tapTileName(t)}`);
@@ -515,9 +479,9 @@ export function tapGemmSource(s: SourceSpec, t: TapTiling, nInputs: number): str
   return t.subgroup ? subgroupSource(s, e, t, nInputs) : loopSource(s, e, t, nInputs);
 }
 
-/** The pipeline cache key of a tap GEMM: family, epilogue, mask, tile (and the sizes where baked). */
-export function tapPipelineKey(s: SourceSpec, t: TapTiling, nInputs: number): string {
-  return `tapgemm:${s.epilogue ?? 'none'}${s.maskA ? ':mask' : ''}${s.bTransposed ? ':bT' : ''}:${nInputs}${bakedKey(s)}|${tapTileName(t)}`;
+/** The pipeline cache key of a tap GEMM: family, epilogue, mask, tile. */
+export function tapPipelineKey(s: { maskA?: boolean; epilogue?: TapEpilogue; bTransposed?: boolean }, t: TapTiling, nInputs: number): string {
+  return `tapgemm:${s.epilogue ?? 'none'}${s.maskA ? ':mask' : ''}${s.bTransposed ? ':bT' : ''}:${nInputs}|${tapTileName(t)}`;
 }
 
 /**
