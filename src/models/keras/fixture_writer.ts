@@ -203,7 +203,7 @@ export async function writeKerasH5(path: string, layout: KerasH5Layout): Promise
 
 /** Options shared by the generated-file writers. */
 export interface GeneratedWeightsOptions {
-  /** Base seed (default 1234). The same seed gives the same bytes. */
+  /** Base seed (default 1234). The same seed gives the same weights, bit for bit (HDF5 still stamps each dataset with its write time). */
   seed?: number;
 }
 
