@@ -29,7 +29,7 @@ import { setTfLoader } from './peers.ts';
 import { loadNodeTf } from './peers_node.ts';
 import { markdownTable, resultsSlug, type BenchResults, type ColdResult } from './report.ts';
 import { isSoftwareAdapter } from '../src/kernels/wgsl/tuning.ts';
-import { VGG16_CONVS, vgg16, type VggOps, type VggWeights } from './vgg16_ops.ts';
+import { convscopeGradCam } from './vgg16_gradcam.ts';
 
 const root = join(import.meta.dirname, '..');
 const { values: o } = parseArgs({
@@ -59,40 +59,6 @@ const median = (v: number[]) => {
 };
 
 // ---- child side: one fresh process, one item ----
-
-function oursVggOps(): VggOps<cs.Tensor> {
-  return {
-    conv: (x, w, b) => cs.fusedConv2d(x, w, b, { padding: 'same', activation: 'relu' }),
-    pool: (x) => cs.maxPool(x),
-    flatten: (x) => cs.flatten(x),
-    dense: (x, w, b, act) => (act === 'relu' ? cs.relu : cs.softmax)(cs.biasAdd(cs.matmul(x, w[0]), b)),
-  };
-}
-
-/** convscope's VGG16 Grad-CAM pass as a synchronous function (what prepareKernels records). */
-function convscopeGradCam(): { pass: () => cs.Tensor[]; dispose: () => void } {
-  const w: VggWeights<cs.Tensor> = { convs: new Map(), dense: new Map() };
-  VGG16_CONVS.forEach(([name, inC, outC], i) => w.convs.set(name, [cs.randomNormal([3, 3, inC, outC], 0, Math.sqrt(2 / (9 * inC)), i + 1), cs.zeros([outC])]));
-  for (const [name, n, m] of [
-    ['fc1', 25088, 4096],
-    ['fc2', 4096, 4096],
-    ['predictions', 4096, 1000],
-  ] as const)
-    w.dense.set(name, [[cs.randomNormal([n, m], 0, Math.sqrt(2 / n), n + m)], cs.zeros([m])]);
-  const x = cs.randomUniform([1, 224, 224, 3], -100, 100, 7);
-  const ops = oursVggOps();
-  const pass = () => {
-    const { value, grads } = cs.gradientsOf(
-      (watch) => {
-        const { out, kept } = vgg16(ops, w, x, 'predictions', 'block5_conv3', watch);
-        return { value: cs.reshape(cs.slice(out, [0, 386], [1, 1]), []), wrt: [kept!] };
-      },
-      { onlyWatched: true },
-    );
-    return [value, ...grads];
-  };
-  return { pass, dispose: () => cs.dispose([...[...w.convs.values(), ...w.dense.values()].flat(2), x]) };
-}
 
 async function child(name: string): Promise<ChildReport> {
   const gpu = (await cs.setBackend('webgpu')) as WebGPUBackend;

@@ -157,7 +157,7 @@ export function kernelItems(inputSize = 224): BenchItem[] {
 
 // ---- end to end ----
 
-function oursVggOps(): VggOps<cs.Tensor> {
+export function oursVggOps(): VggOps<cs.Tensor> {
   return {
     conv: (x, w, b) => cs.fusedConv2d(x, w, b, { padding: 'same', activation: 'relu' }),
     pool: (x) => cs.maxPool(x),
