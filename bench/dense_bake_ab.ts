@@ -23,7 +23,7 @@ cs.matmul(x, w).dispose();
 await g.sync();
 cs.dispose([x, w]);
 dev.createShaderModule = create;
-const raw = sources.find((c) => c.includes('subgroupBroadcast') || c.includes('let PIX')) ?? sources[0];
+const raw = sources.find((c) => c.includes('subgroupShuffle') || c.includes('let PIX')) ?? sources[0];
 // the uniform words matmul passes for this spec (tap_gemm.ts), read back as literals for the baked copies
 const params = tapParams({ M: 1, N, L: K, rows: denseRows(K) });
 const word = new Uint32Array(params);
