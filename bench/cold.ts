@@ -77,7 +77,7 @@ async function child(name: string): Promise<ChildReport> {
     let prepareMs: number | undefined;
     const t0 = performance.now();
     if (name === 'convscope-prepare') {
-      await cs.prepareKernels(() => cs.dispose(g.pass()), { wait: true });
+      await cs.prepareKernels(() => cs.dispose(g.pass()));
       prepareMs = performance.now() - t0;
     }
     await once();

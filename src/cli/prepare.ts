@@ -60,20 +60,20 @@ function passFn(model: Model, p: CommandPass, keep: Tensor[]): () => void {
 }
 
 /**
- * Records the passes of one or more models in one prepareKernels call (one list of pipelines,
- * compiled from both ends of the list) at once, and resolves when the driver has compiled
- * them: a command starts it, reads its image, and awaits it before its first GPU work. (Not
- * waiting let the command's first dispatches reach a pipeline the helper device was still
- * compiling, which lavapipe then compiles a second time: 14.0-15.3 s for a cold cats-vs-dogs
- * gradcam against 12.6-14.1 s waiting, on a loaded machine.) Never rejects; resolves to
- * undefined where nothing was prepared.
+ * Records the passes of one or more models in one prepareKernels call (one list of pipelines)
+ * and resolves once their pipelines exist and the driver has started compiling them: a
+ * command starts it, reads its image, and awaits it before its first GPU work. It does not
+ * wait for the compiles: the backend holds back a command buffer whose pipeline the helper
+ * device is still compiling (src/kernels/wgsl/gated_queue.ts), so the pass runs on what is
+ * ready and is never compiled twice. Never rejects; resolves to undefined where nothing was
+ * prepared.
  */
 export async function prepareCommand(work: { model: Model; passes: CommandPass[] }[]): Promise<PrepareReport | undefined> {
   if (process.env.CONVSCOPE_PREPARE === '0') return undefined;
   const keep: Tensor[] = [];
   try {
     const fns = work.flatMap(({ model, passes }) => passes.map((p) => passFn(model, p, keep)));
-    const r = await prepareKernels(() => fns.forEach((f) => f()), { wait: true });
+    const r = await prepareKernels(() => fns.forEach((f) => f()));
     if (process.env.CONVSCOPE_DEBUG) process.stderr.write(`convscope: prepared ${r.pipelines} pipelines (${r.compiled} new, ${r.dispatches} dispatches${r.tuned.length ? `, tuned ${r.tuned.join(', ')}` : ''}) in ${r.ms.toFixed(0)} ms (process at ${performance.now().toFixed(0)} ms)\n`);
     return r;
   } catch (e) {

@@ -12,7 +12,10 @@ import { engine } from './engine.ts';
  *
  * The promise resolves when the pipelines exist and the warm-up work has been submitted;
  * with `wait` also once the driver has finished compiling. Call it as soon as the model's
- * layer shapes are known, then load weights and images while the driver compiles.
+ * layer shapes are known, then load weights and images while the driver compiles. The real
+ * pass need not wait: where a helper device compiles (lavapipe in Node), a command buffer
+ * whose pipeline is still compiling there is held back until it is ready, and the work after
+ * it behind it, so the pass runs on what is ready (src/kernels/wgsl/gated_queue.ts).
  */
 export interface PrepareOptions {
   /** Tune tiles for shapes the adapter has no measured choice for (default: on, unless setAutoTune(false) or CONVSCOPE_NO_TUNE=1). */

@@ -4,6 +4,7 @@ import type { PrepareOptions, PrepareReport } from '../../engine/prepare.ts';
 import type { GemmTiling } from './gemm.ts';
 import type { TapTiling } from './tap_gemm.ts';
 import { BufferPool } from './buffer_pool.ts';
+import { GatedQueue } from './gated_queue.ts';
 import { beginGpuWait, createGpuContext, type DeviceOptions, type GpuContext } from './device.ts';
 import { chooseTable, committedTableFor, isSoftwareAdapter, useTuningTable, type TuningSource } from './tuning.ts';
 import { cpuModel, loadCachedTable } from './tuning_cache.ts';
@@ -69,6 +70,12 @@ export class WebGPUBackend implements Backend {
   private pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | undefined;
   private pendingDispatches = 0;
+  /** Pipelines the open encoder uses (kept only while a compile plan is under way: the gate needs them). */
+  private encoderKeys: string[] = [];
+  /** Every submit, buffer write and buffer destruction goes through here (see gated_queue.ts). */
+  private gate: GatedQueue;
+  /** The dispatch each planned pipeline key was first recorded with (to compile it ahead). */
+  private plannedDispatch = new Map<string, Dispatch>();
   /** Number of submits so far: a buffer released in epoch e is safe to upload into once epoch > e. */
   private epoch = 0;
   private pendingUniforms: GPUBuffer[] = [];
@@ -82,6 +89,10 @@ export class WebGPUBackend implements Backend {
     this.device = ctx.device;
     this.storage = new BufferPool(this.device, STORAGE);
     this.uniforms = new BufferPool(this.device, UNIFORM, 4 * 1024 * 1024);
+    this.gate = new GatedQueue(this.device.queue, (key) => {
+      const d = this.plannedDispatch.get(key);
+      if (d) void warmUpOn(this.device, this.pipelines.get(key)!, d);
+    });
     this.device.addEventListener?.('uncapturederror', (e: Event) => {
       this.errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
@@ -180,7 +191,7 @@ export class WebGPUBackend implements Backend {
     this.checkBindable(values.length);
     const buffer = this.storage.acquire(values.length * 4, this.epoch);
     const data = values instanceof Float32Array ? values : Float32Array.from(values);
-    if (data.length > 0) this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    if (data.length > 0) this.gate.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
     this.stats.uploads++;
     return this.wrapBuffer(buffer, values.length);
   }
@@ -247,18 +258,21 @@ export class WebGPUBackend implements Backend {
       const bound = d.inputRanges?.[i]?.size ?? b.size;
       if (bound > limit) throw new Error(`webgpu: ${(d.label ?? d.key).split(':')[0]} would bind ${bound} bytes, over this adapter's storage binding limit of ${limit}`);
     });
+    // a pipeline still being compiled elsewhere starts a command buffer of its own, so that what comes before
+    // it can run now (before this dispatch takes a uniform buffer: a submit frees those of the commands before it)
+    if (this.pendingDispatches > 0 && this.gate.holds(d.key)) this.submit();
+    // (and a full timestamp query set is submitted here, for the same reason)
+    if (this.profiling && this.profiling.used + 2 > this.profiling.capacity) this.submit();
     const entries: GPUBindGroupEntry[] = d.inputs.map((buffer, i) => ({ binding: i, resource: { buffer, ...d.inputRanges?.[i] } }));
     entries.push({ binding: d.inputs.length, resource: { buffer: d.output, size: d.outputBytes } });
     if (d.uniforms) {
       const u = this.uniforms.acquire(d.uniforms.byteLength, this.epoch);
-      this.device.queue.writeBuffer(u, 0, d.uniforms);
+      this.gate.writeBuffer(u, 0, new Uint8Array(d.uniforms));
       entries.push({ binding: d.inputs.length + 1, resource: { buffer: u } });
       this.pendingUniforms.push(u);
     }
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    this.encoder ??= this.device.createCommandEncoder();
-    const prof = this.profiling;
-    if (prof && prof.used + 2 > prof.capacity) this.submit();
+    if (this.gate.planning) this.encoderKeys.push(d.key);
     this.encoder ??= this.device.createCommandEncoder();
     const pass = this.profiling
       ? this.encoder.beginComputePass({
@@ -298,6 +312,7 @@ export class WebGPUBackend implements Backend {
       const n = prof.used;
       // mapped only after the submit below
       readTimes = async () => {
+        await this.gate.drained();
         await staging.mapAsync(1);
         const t = new BigUint64Array(staging.getMappedRange().slice(0));
         staging.destroy();
@@ -311,13 +326,13 @@ export class WebGPUBackend implements Backend {
       prof.used = 0;
     }
     if (this.encoder) {
-      this.device.queue.submit([this.encoder.finish()]);
+      this.gate.submit(this.encoder.finish(), this.encoderKeys);
       this.encoder = undefined;
+      this.encoderKeys = [];
       this.stats.submits++;
     }
     if (readTimes) prof!.pending.push(readTimes());
-    this.storage.afterSubmit();
-    this.uniforms.afterSubmit();
+    this.destroyAfterSubmit([...this.storage.takeDoomed(), ...this.uniforms.takeDoomed()]);
     this.pendingDispatches = 0;
     this.epoch++;
     for (const u of this.pendingUniforms) this.uniforms.release(u, this.epoch - 1);
@@ -334,6 +349,7 @@ export class WebGPUBackend implements Backend {
     this.stats.reads++;
     try {
       try {
+        await this.gate.drained();
         beginGpuWait();
         await staging.mapAsync(1 /* GPUMapMode.READ */);
       } catch (e) {
@@ -351,6 +367,7 @@ export class WebGPUBackend implements Backend {
   /** Waits until the GPU has finished everything submitted so far. */
   async sync(): Promise<void> {
     this.submit();
+    await this.gate.drained();
     beginGpuWait();
     await this.device.queue.onSubmittedWorkDone();
     this.throwIfErrors();
@@ -463,10 +480,12 @@ export class WebGPUBackend implements Backend {
    * kernels wait; its shader cache (on disk, on by default) is shared by every device in the
    * process, and looked up at each first dispatch. So where the driver compiles at first
    * dispatch (a software adapter in Node) and the machine has a second core, a helper device
-   * takes the list from the other end: the main queue warms pipelines up from the first to be
-   * used, the helper from the last, one at a time, until they meet; a pipeline the helper
-   * compiled is a cache hit for the main device (measured: 7 ms instead of 2.1 s for a 16x4
-   * tile). Elsewhere (or with the shader cache off) the main queue warms all of them up.
+   * compiles too (a pipeline it compiled is a cache hit for the main device: measured 7 ms
+   * instead of 2.1 s for a 16x4 tile), and the gate (gated_queue.ts) shares the list out in
+   * the order of first use: the main queue compiles the first pipeline, the helper the
+   * second, then each side the next one whenever it is idle; the pass may start at once, and
+   * runs on what is compiled while the rest compiles. Elsewhere (or with the shader cache
+   * off) the main queue warms all of them up. Resolves when all are compiled.
    */
   private async compileAhead(ds: Dispatch[]): Promise<void> {
     if (ds.length === 0 || !this.ctx.robust) return;
@@ -480,26 +499,26 @@ export class WebGPUBackend implements Backend {
       return;
     }
     this.helper ??= createGpuContext().catch(() => undefined);
-    let lo = 0;
-    let hi = ds.length - 1;
-    const main = (async () => {
-      while (lo <= hi) {
-        this.warmUp([ds[lo++]]);
-        await this.sync();
-      }
-    })();
-    const helper = (async () => {
-      const h = await this.helper;
-      if (!h) return;
-      while (lo <= hi) {
-        const d = ds[hi--];
+    for (const d of ds) if (!this.plannedDispatch.has(d.key)) this.plannedDispatch.set(d.key, d);
+    this.submit();
+    this.gate.plan(
+      ds.map((d) => d.key),
+      async (key) => {
+        const h = await this.helper;
+        const d = this.plannedDispatch.get(key);
+        if (!h || !d) return false;
         const module = h.device.createShaderModule({ code: d.source() });
         const p = await h.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
         beginGpuWait();
         await warmUpOn(h.device, p, d);
-      }
-    })();
-    await Promise.all([main, helper]);
+        return true;
+      },
+    );
+    await this.gate.planned();
+    if (env.CONVSCOPE_DEBUG) {
+      const r = this.gate.takeReport();
+      process.stderr.write(`convscope: compiled ahead, main queue: ${r.main.length}, helper device: ${r.helper.join(' ; ')}\n`);
+    }
   }
 
   private async createPipelineAsync(d: Dispatch): Promise<void> {
@@ -526,8 +545,12 @@ export class WebGPUBackend implements Backend {
   /** Frees pooled buffers (live tensors keep theirs). */
   drainPool(): void {
     this.submit();
-    this.storage.drain();
-    this.uniforms.drain();
+    this.destroyAfterSubmit([...this.storage.drain(), ...this.uniforms.drain()]);
+  }
+
+  /** Destroys buffers once the commands submitted so far (some perhaps still held by the gate) have reached the queue. */
+  private destroyAfterSubmit(buffers: GPUBuffer[]): void {
+    if (buffers.length > 0) this.gate.then(() => buffers.forEach((b) => b.destroy()));
   }
 }
 

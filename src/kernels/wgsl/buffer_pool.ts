@@ -74,16 +74,19 @@ export class BufferPool {
     this.peak = this.live;
   }
 
-  /** Called after each queue submit: buffers released over the cap can now be destroyed. */
-  afterSubmit(): void {
-    for (const b of this.toDestroy) b.destroy();
+  /** Called after each submit: the buffers released over the cap, for the caller to destroy once that submit reaches the queue. */
+  takeDoomed(): GPUBuffer[] {
+    const doomed = this.toDestroy;
     this.toDestroy = [];
+    return doomed;
   }
 
-  /** Destroys every pooled (free) buffer. */
-  drain(): void {
-    for (const list of this.free.values()) for (const e of list) e.buffer.destroy();
+  /** Empties the pool: returns every pooled (free) buffer, for the caller to destroy (after the commands that used them are submitted). */
+  drain(): GPUBuffer[] {
+    const out: GPUBuffer[] = [];
+    for (const list of this.free.values()) for (const e of list) out.push(e.buffer);
     this.free.clear();
     this.pooledBytes = 0;
+    return out;
   }
 }
