@@ -112,6 +112,44 @@ describe('GatedQueue', () => {
     [a, b].forEach((x) => x.destroy());
   });
 
+  it('compiles later keys on the helper only once the pass has used every planned key and the queue is idle', async () => {
+    const gate = new GatedQueue(gpu.device.queue, () => undefined);
+    const helper = helperByHand();
+    gate.plan(['first', 'second'], helper.compile, ['late']);
+    expect(gate.holdsLater('late')).toBe(true);
+    expect(gate.holdsLater('second')).toBe(false); // a planned key, not a later one
+    expect(helper.started).toEqual(['second']);
+    await helper.finish('second');
+    await gate.planned(); // the planned keys are compiled or taken: later ones are not waited for
+    await new Promise((r) => setTimeout(r, 20));
+    expect(helper.started).toEqual(['second']); // the pass has not used 'first' and 'second' yet
+    const a = buffer([1]);
+    const b = buffer([0]);
+    gate.submit(copyCommand(a, b), ['first', 'second']);
+    await gate.drained();
+    for (let i = 0; i < 200 && helper.started.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(helper.started).toEqual(['second', 'late']);
+    expect(gate.holdsLater('late')).toBe(true); // still compiling: the stand-in goes on
+    await helper.finish('late');
+    expect(gate.holdsLater('late')).toBe(false);
+    expect(gate.planning).toBe(false);
+    [a, b].forEach((x) => x.destroy());
+  });
+
+  it('drops later keys where there is no helper (their kernels then run their own pipelines)', async () => {
+    const warmed: string[] = [];
+    const gate = new GatedQueue(gpu.device.queue, (k) => warmed.push(k));
+    gate.plan(['first', 'second'], async () => false, ['late']);
+    await gate.planned();
+    const a = buffer([1]);
+    const b = buffer([0]);
+    gate.submit(copyCommand(a, b), ['first', 'second']);
+    await gate.drained();
+    expect(gate.holdsLater('late')).toBe(false);
+    expect(warmed).not.toContain('late'); // the main queue never compiles a later key ahead
+    [a, b].forEach((x) => x.destroy());
+  });
+
   it('passes everything straight through outside a plan', async () => {
     const gate = new GatedQueue(gpu.device.queue, () => {
       throw new Error('nothing is planned');
@@ -220,6 +258,79 @@ describe('a pass started while its pipelines compile', () => {
     expect(gpu.stats.submits - submitsBefore).toBeGreaterThan(2); // the pass was cut where it was held
     values.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(want[i])));
     expect(gate.takeReport().helper.length).toBeGreaterThan(0);
+  });
+});
+
+describe('a first layer on RGB input runs on a stand-in while its own tile compiles', () => {
+  // a 3-channel first layer (its own loop tile) before a convolution on the adapter's subgroup tile
+  const pass = (convs: 1 | 2) => (): cs.Tensor[] => {
+    const x = cs.randomNormal([1, 56, 56, 3], 0, 1, 31);
+    const w1 = cs.randomNormal([3, 3, 3, 64], 0, 0.3, 32);
+    const b1 = cs.randomNormal([64], 0, 0.1, 33);
+    const w2 = cs.randomNormal([3, 3, 64, 64], 0, 0.1, 34);
+    const h = cs.fusedConv2d(x, w1, b1, { padding: 'same', activation: 'relu' });
+    return [h, ...(convs === 2 ? [cs.fusedConv2d(h, w2, b1, { padding: 'same', activation: 'relu' })] : [])];
+  };
+  const gate = () => (gpu as unknown as { gate: GatedQueue }).gate;
+  const pipelines = () => (gpu as unknown as { pipelines: Map<string, GPUComputePipeline> }).pipelines;
+  function keysOf(fn: () => cs.Tensor[]): { keys: string[]; out: cs.Tensor[] } {
+    const keys: string[] = [];
+    const orig = gpu.dispatch.bind(gpu);
+    gpu.dispatch = (d) => {
+      keys.push(d.key);
+      orig(d);
+    };
+    try {
+      return { keys, out: cs.tidy(fn) };
+    } finally {
+      gpu.dispatch = orig;
+    }
+  }
+
+  it('equal bit for bit to the first layer on its own tile, which takes over once the helper has compiled it', async () => {
+    cs.engine.useBackend(gpu);
+    const ref = keysOf(pass(2));
+    const want = await Promise.all(ref.out.map((t) => t.data()));
+    cs.dispose(ref.out);
+    const own = ref.keys[0]; // the first layer's own tile (the loop tile: 3 channels do not fit the subgroup tile)
+    const subgroupTile = ref.keys[1];
+    expect(own).not.toBe(subgroupTile);
+    expect(own).toMatch(/^tapgemm:.*\|tap\d+\.\d+\.\d+$/);
+    expect(subgroupTile).toMatch(/^tapgemm:.*s$/);
+    await gpu.sync();
+    for (const k of new Set(ref.keys)) pipelines().delete(k);
+    for (const k of new Set(ref.keys)) (gate() as unknown as { state: Map<string, string> }).state.delete(k);
+    await prepareKernels(pass(2), { tune: false });
+    expect(gate().holdsLater(own)).toBe(true);
+    const first = keysOf(pass(2));
+    expect(first.keys).not.toContain(own); // the first layer ran on the stand-in: pad, pad, the subgroup tile
+    expect(first.keys.slice(0, 3)).toEqual(['pad', 'pad', subgroupTile]);
+    const got = await Promise.all(first.out.map((t) => t.data()));
+    cs.dispose(first.out);
+    got.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(want[i])));
+    // after the pass the helper compiles the loop tile; then the layer runs on it again
+    for (let i = 0; i < 600 && gate().holdsLater(own); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(gate().holdsLater(own)).toBe(false);
+    const after = keysOf(pass(2));
+    expect(after.keys[0]).toBe(own);
+    const again = await Promise.all(after.out.map((t) => t.data()));
+    cs.dispose(after.out);
+    again.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(want[i])));
+  });
+
+  it('not where the pass has no other use for the subgroup tile: the stand-in would be a compile of its own', async () => {
+    cs.engine.useBackend(gpu);
+    const ref = keysOf(pass(1));
+    cs.dispose(ref.out);
+    await gpu.sync();
+    for (const k of new Set(ref.keys)) pipelines().delete(k);
+    for (const k of new Set(ref.keys)) (gate() as unknown as { state: Map<string, string> }).state.delete(k);
+    await prepareKernels(pass(1), { tune: false });
+    expect(gate().holdsLater(ref.keys[0])).toBe(false);
+    const first = keysOf(pass(1));
+    cs.dispose(first.out);
+    expect(first.keys).toEqual(ref.keys);
+    await gpu.sync();
   });
 });
 

@@ -234,6 +234,19 @@ describe('first-use tuning and its cache', () => {
     expect(await loadCachedTable(gpu.describe(), gpu.cpu, gpu.sourceHash)).toBeUndefined();
   });
 
+  it('a tuning pass that changes no tile leaves the buffer pool as it was (the recording is released once)', async () => {
+    cs.engine.useBackend(gpu);
+    useTuningTable({ adapter: gpu.describe(), cpu: gpu.cpu, date: '', tilings: {} });
+    gpu.tuning = 'none';
+    await gpu.sync();
+    const live = gpu.liveBytes();
+    const r = await prepareKernels(conv, { tune: true, tuneBudgetMs: -1 }); // over budget before the first tile
+    expect(r.tuned).toEqual([]);
+    // released twice, the recording's buffers would count against live memory twice, and be handed out twice
+    expect(gpu.liveBytes()).toBe(live);
+    restoreTable();
+  });
+
   it('with tuning off nothing is measured or written', async () => {
     useTuningTable({ adapter: gpu.describe(), cpu: gpu.cpu, date: '', tilings: {} });
     gpu.tuning = 'none';

@@ -35,6 +35,8 @@ export interface Dispatch {
   workgroups: number | [number, number, number];
   /** For GEMMs whose tile is chosen per adapter: how to make the same product with another tile (autotune.ts). */
   tune?: TuneHook;
+  /** Set on the GEMM of a stand-in (conv.ts): prepare checks that the rest of the pass uses its pipeline too. */
+  standIn?: boolean;
 }
 
 export interface TuneHook {
@@ -416,11 +418,11 @@ export class WebGPUBackend implements Backend {
   // ---- getting kernels ready ----
 
   /** Set while prepare() records a pass: dispatches are collected, not run; released buffers are held. */
-  private capture: { dispatches: Dispatch[]; held: GpuBuffer[] } | undefined;
+  private capture: Recording | undefined;
 
   /** Runs fn recording the dispatches it asks for (nothing runs); its tensors are disposed, its buffers held. */
-  private record(fn: () => unknown): { dispatches: Dispatch[]; held: GpuBuffer[] } {
-    const c = { dispatches: [] as Dispatch[], held: [] as GpuBuffer[] };
+  private record(fn: () => unknown, standIns = true): Recording {
+    const c: Recording = { dispatches: [], held: [], background: [], standIns };
     const outer = this.capture;
     this.capture = c;
     try {
@@ -433,8 +435,9 @@ export class WebGPUBackend implements Backend {
     return c;
   }
 
+  /** Releases a recording's held buffers, once (the list is emptied: a second call releases nothing). */
   private releaseHeld(held: GpuBuffer[]): void {
-    for (const h of held) this.storage.release(h.buffer, this.epoch);
+    for (const h of held.splice(0)) this.storage.release(h.buffer, this.epoch);
   }
 
   /**
@@ -448,6 +451,12 @@ export class WebGPUBackend implements Backend {
   async prepare(fn: () => unknown, o: PrepareOptions = {}): Promise<PrepareReport> {
     const t0 = performance.now();
     let rec = this.record(fn);
+    // stand-ins only where the rest of the pass compiles their pipeline anyway
+    let standIns = standInsPay(rec);
+    if (!standIns) {
+      this.releaseHeld(rec.held);
+      rec = this.record(fn, false);
+    }
     let tuned: string[] = [];
     // an adapter with a committed table is not tuned at run time; one with a cached table is, for shapes it lacks
     if (o.tune && this.tuning !== 'committed table' && rec.dispatches.some((d) => d.tune)) {
@@ -458,17 +467,52 @@ export class WebGPUBackend implements Backend {
         this.releaseHeld(rec.held);
       }
       // the tiles may have changed: record again for the pipelines the pass will really use
-      if (tuned.length > 0) rec = this.record(fn);
+      if (tuned.length > 0) {
+        rec = this.record(fn, standIns);
+        if (standIns && !standInsPay(rec)) {
+          this.releaseHeld(rec.held);
+          rec = this.record(fn, (standIns = false));
+        }
+      }
     }
     this.releaseHeld(rec.held);
     const byKey = new Map<string, Dispatch>();
     for (const d of rec.dispatches) if (!byKey.has(d.key)) byKey.set(d.key, d);
     const fresh = [...byKey.values()].filter((d) => !this.pipelines.has(d.key));
-    await Promise.all(fresh.map((d) => this.createPipelineAsync(d)));
-    const compiled = this.compileAhead(fresh);
+    const later = new Map<string, Dispatch>();
+    for (const d of rec.background) if (!byKey.has(d.key) && !this.pipelines.has(d.key) && !later.has(d.key)) later.set(d.key, d);
+    await Promise.all([...fresh, ...later.values()].map((d) => this.createPipelineAsync(d)));
+    const compiled = this.compileAhead(fresh, [...later.values()]);
     if (o.wait) await compiled;
     else void compiled.catch(() => undefined);
     return { dispatches: rec.dispatches.length, pipelines: byKey.size, compiled: fresh.length, tuned, ms: performance.now() - t0 };
+  }
+
+  /**
+   * Whether prepare compiles on a helper device as well as on this one: the driver compiles at
+   * first dispatch (a software adapter in Node), its shader cache is on (the two devices share
+   * it), and the machine has a second core.
+   */
+  private compilesOnHelper(): boolean {
+    const cores = Number(/x(\d+)$/.exec(this.cpu)?.[1] ?? 2);
+    const env = typeof process !== 'undefined' ? process.env : {};
+    const cacheOff = env.MESA_SHADER_CACHE_DISABLE === 'true' || env.MESA_SHADER_CACHE_DISABLE === '1';
+    return env.CONVSCOPE_COMPILE_HELPER !== '0' && !cacheOff && this.ctx.runtime === 'node (dawn)' && isSoftwareAdapter(this.describe()) && cores >= 2 && this.ctx.robust;
+  }
+
+  /**
+   * Whether a kernel runs its stand-in now instead of the `preferred` dispatch (conv.ts: a first
+   * layer's own tile, whose compile the first run would wait for). While prepare records: where
+   * that pipeline is not compiled yet and a helper device compiles; it is then compiled in the
+   * background, after the pass (gated_queue.ts). At run time: until that compile is done.
+   */
+  standInFor(preferred: Dispatch): boolean {
+    if (this.capture) {
+      if (!this.capture.standIns || this.pipelines.has(preferred.key) || !this.compilesOnHelper()) return false;
+      this.capture.background.push(preferred);
+      return true;
+    }
+    return this.gate.holdsLater(preferred.key);
   }
 
   /** A second device on the same adapter, used only to compile (compileAhead). */
@@ -487,19 +531,15 @@ export class WebGPUBackend implements Backend {
    * runs on what is compiled while the rest compiles. Elsewhere (or with the shader cache
    * off) the main queue warms all of them up. Resolves when all are compiled.
    */
-  private async compileAhead(ds: Dispatch[]): Promise<void> {
-    if (ds.length === 0 || !this.ctx.robust) return;
-    const cores = Number(/x(\d+)$/.exec(this.cpu)?.[1] ?? 2);
-    const env = typeof process !== 'undefined' ? process.env : {};
-    const cacheOff = env.MESA_SHADER_CACHE_DISABLE === 'true' || env.MESA_SHADER_CACHE_DISABLE === '1';
-    const useHelper = ds.length >= 2 && env.CONVSCOPE_COMPILE_HELPER !== '0' && !cacheOff && this.ctx.runtime === 'node (dawn)' && isSoftwareAdapter(this.describe()) && cores >= 2;
-    if (!useHelper) {
-      this.warmUp(ds);
+  private async compileAhead(ds: Dispatch[], later: Dispatch[] = []): Promise<void> {
+    if ((ds.length === 0 && later.length === 0) || !this.ctx.robust) return;
+    if (!(ds.length + later.length >= 2 && this.compilesOnHelper())) {
+      this.warmUp([...ds, ...later]);
       await this.sync();
       return;
     }
     this.helper ??= createGpuContext().catch(() => undefined);
-    for (const d of ds) if (!this.plannedDispatch.has(d.key)) this.plannedDispatch.set(d.key, d);
+    for (const d of [...ds, ...later]) if (!this.plannedDispatch.has(d.key)) this.plannedDispatch.set(d.key, d);
     this.submit();
     this.gate.plan(
       ds.map((d) => d.key),
@@ -513,9 +553,10 @@ export class WebGPUBackend implements Backend {
         await warmUpOn(h.device, p, d);
         return true;
       },
+      later.map((d) => d.key),
     );
     await this.gate.planned();
-    if (env.CONVSCOPE_DEBUG) {
+    if (typeof process !== 'undefined' && process.env?.CONVSCOPE_DEBUG) {
       const r = this.gate.takeReport();
       process.stderr.write(`convscope: compiled ahead, main queue: ${r.main.length}, helper device: ${r.helper.join(' ; ')}\n`);
     }
@@ -578,4 +619,22 @@ async function warmUpOn(device: GPUDevice, p: GPUComputePipeline, d: Dispatch): 
   device.queue.submit([enc.finish()]);
   await device.queue.onSubmittedWorkDone();
   made.forEach((b) => b.destroy());
+}
+
+/** What prepare's recording of a pass holds. */
+interface Recording {
+  dispatches: Dispatch[];
+  /** Buffers the pass released (held so the tuner can run its GEMMs on them). */
+  held: GpuBuffer[];
+  /** Dispatches the pass would have made but ran a stand-in for (compiled in the background). */
+  background: Dispatch[];
+  /** Whether kernels may run stand-ins in this recording. */
+  standIns: boolean;
+}
+
+/** Whether a recording's stand-ins save compiles: each stand-in GEMM's pipeline is used elsewhere in the pass, and no stand-in's preferred pipeline is. */
+function standInsPay(rec: Recording): boolean {
+  if (rec.background.length === 0) return true;
+  const others = new Set(rec.dispatches.filter((d) => !d.standIn).map((d) => d.key));
+  return rec.dispatches.every((d) => !d.standIn || others.has(d.key)) && rec.background.every((d) => !others.has(d.key));
 }

@@ -5,6 +5,7 @@ import { dispatchGemm, type GemmSpec, type GemmTiling, makeGemm, tilingOf } from
 import { currentTapTiling, dispatchTapGemm, makeTapGemm, type TapEpilogue, type TapGemmSpec, type TapTiling, tapTilingFits } from './tap_gemm.ts';
 import { tapCandidates, TILING_CANDIDATES, tunedTapDefault, usesTapGemm } from './tuning.ts';
 import { bindings, bufferOf, divMagic, entry1d, newOutput, packParams, UDIV_WGSL, WG } from './program.ts';
+import { dispatchPad } from './shape.ts';
 
 /**
  * Convolution as implicit GEMM (NHWC activations, HWIO filters):
@@ -79,8 +80,39 @@ function dispatchForward(backend: WebGPUBackend, g: WindowGeometry, inputs: GPUB
   const gemm: GemmSpec = { ...forwardGemmSpec(g), store: EPILOGUE_STORES[epilogue], ...family(`conv2d${variant ? `+${variant}` : ''}`) };
   const gemmKey = k + (variant ? `+${variant}` : '');
   const tune = bothFamiliesHook(backend, k, 2 * tap.M * tap.N * tap.L * g.kH * g.kW, (t) => makeTapGemm(backend, k, { ...tap, tiling: t }, inputs, out, bytes, variant), tap, (t) => makeGemm(gemmKey, { ...gemm, tiling: t }, inputs, out, bytes), gemm);
-  if (usesTapGemm(k)) dispatchTapGemm(backend, k, tap, inputs, out, bytes, variant, undefined, tune);
-  else dispatchGemm(backend, gemmKey, gemm, inputs, out, bytes, undefined, tune);
+  if (usesTapGemm(k)) {
+    if (!runsOnStandIn(backend, g, k, tap, inputs, out, bytes, variant, tune)) dispatchTapGemm(backend, k, tap, inputs, out, bytes, variant, undefined, tune);
+  } else dispatchGemm(backend, gemmKey, gemm, inputs, out, bytes, undefined, tune);
+}
+
+/**
+ * A first layer on RGB input (input channels not a multiple of the subgroup size) cannot run
+ * on the adapter's subgroup tile and takes a loop tile, a pipeline no other layer of the model
+ * may need (on lavapipe the 8x8 loop tile is 2.0-2.4 s of LLVM cold). While prepareKernels'
+ * plan has that pipeline still to compile (the backend decides: backend.standInFor), the layer
+ * runs on a stand-in instead: input and filter padded with zero channels to a multiple of the
+ * subgroup size, on the subgroup tile the other convolutions compile anyway. Each output sums
+ * the same products in the same order, plus products of zeros, so it is equal bit for bit; it
+ * is slower (VGG16 block1_conv1 51-60 ms against 31-36 ms on 8x8), and runs only until the loop
+ * tile, compiled in the background after the first pass, is ready.
+ */
+function runsOnStandIn(backend: WebGPUBackend, g: WindowGeometry, k: string, tap: TapGemmSpec, inputs: GPUBuffer[], out: GPUBuffer, bytes: number, variant: string, tune: TuneHook): boolean {
+  const S = backend.ctx.subgroupSize;
+  const d = tunedTapDefault();
+  if (!S || !d?.subgroup || d.WG !== S || g.inC % S === 0) return false;
+  const own = currentTapTiling(backend, k, tap);
+  if (own.subgroup || own.vec4 || own.narrow) return false;
+  if (!backend.standInFor(makeTapGemm(backend, k, tap, inputs, out, bytes, variant))) return false;
+  const C = Math.ceil(g.inC / S) * S;
+  const x = backend.allocate(g.batch * g.inH * g.inW * C);
+  const w = backend.allocate(g.kH * g.kW * C * g.outC);
+  dispatchPad(backend, inputs[0], [g.batch, g.inH, g.inW, g.inC], [[0, 0], [0, 0], [0, 0], [0, C - g.inC]], x.buffer);
+  dispatchPad(backend, inputs[1], [g.kH, g.kW, g.inC, g.outC], [[0, 0], [0, 0], [0, C - g.inC], [0, 0]], w.buffer);
+  const spec: TapGemmSpec = { ...forwardSpec({ ...g, inC: C }), epilogue: tap.epilogue, tiling: d };
+  backend.dispatch({ ...makeTapGemm(backend, k, spec, [x.buffer, w.buffer, ...inputs.slice(2)], out, bytes, variant), tune, standIn: true });
+  backend.release(x);
+  backend.release(w);
+  return true;
 }
 
 /**

@@ -15,6 +15,11 @@ import { beginGpuWait } from './device.ts';
  * its convolutions overlap the compiles of the layers after them. Without the hold, the
  * main queue's first dispatch of such a key would compile it a second time.
  *
+ * A plan may also name keys to compile later: pipelines the pass does not wait for because a
+ * kernel runs a stand-in while they are not compiled (`holdsLater`; conv.ts's first layer). The
+ * helper compiles them once the pass has submitted every other planned pipeline and the main
+ * queue is idle, so that they compete with neither the first run nor its compiles.
+ *
  * The backend must send every submit, buffer write and buffer destruction through here, and
  * wait for `drained()` before mapping a buffer or waiting for the queue.
  */
@@ -37,6 +42,14 @@ export class GatedQueue {
   private state = new Map<string, KeyState>();
   /** Keys still waiting, in the order of first use. */
   private waitingKeys: string[] = [];
+  /** Keys to compile later (after the pass), and those of them still waiting. */
+  private later = new Set<string>();
+  private laterWaiting: string[] = [];
+  /** Planned keys no submitted command buffer has used yet (the later keys start when it is empty). */
+  private unseen = new Set<string>();
+  private compileOnHelper: ((key: string) => Promise<boolean>) | undefined;
+  /** Whether the helper is compiling a key the pass may wait for (not a later one). */
+  private helperOnPlanned = false;
   /** Whether work submitted to the main queue may still be running (only tracked during a plan). */
   private mainBusy = false;
   private busyGeneration = 0;
@@ -52,9 +65,14 @@ export class GatedQueue {
     private warmUpOnMain: (key: string) => void,
   ) {}
 
-  /** Whether a plan is under way: some planned key is not compiled or taken yet. */
+  /** Whether a plan is under way: some planned key (later ones included) is not compiled or taken yet. */
   get planning(): boolean {
-    return this.waitingKeys.length > 0 || this.helperRunning > 0;
+    return this.waitingKeys.length > 0 || this.laterWaiting.length > 0 || this.helperRunning > 0;
+  }
+
+  /** Whether a key the pass waits for is not compiled or taken yet. */
+  private get plannedPending(): boolean {
+    return this.waitingKeys.length > 0 || this.helperOnPlanned;
   }
 
   /** Whether a dispatch of this key now would be held (the backend starts a new command buffer before it). */
@@ -63,25 +81,40 @@ export class GatedQueue {
     return s === 'waiting' || s === 'helper';
   }
 
+  /** Whether a kernel should still run its stand-in for this later key (it is not compiled yet). */
+  holdsLater(key: string): boolean {
+    return this.later.has(key) && this.holds(key);
+  }
+
   /**
-   * Starts a plan for these keys (in the order of first use); `compileOnHelper` compiles one
-   * key on the helper device and resolves when it is done (undefined: no helper, the main
-   * queue compiles everything). Keys already planned are left as they are.
+   * Starts a plan for these keys (in the order of first use) and, after them, the `later`
+   * ones; `compileOnHelper` compiles one key on the helper device and resolves to true when
+   * it is done, false where there is no helper (undefined: the main queue compiles the
+   * planned keys, and later keys are dropped). Keys already planned are left as they are.
    */
-  plan(keys: readonly string[], compileOnHelper: ((key: string) => Promise<boolean>) | undefined): void {
+  plan(keys: readonly string[], compileOnHelper: ((key: string) => Promise<boolean>) | undefined, later: readonly string[] = []): void {
     for (const k of keys) {
       if (this.state.has(k)) continue;
       this.state.set(k, 'waiting');
       this.waitingKeys.push(k);
+      this.unseen.add(k);
+    }
+    if (compileOnHelper) {
+      this.compileOnHelper = compileOnHelper;
+      for (const k of later) {
+        if (this.state.has(k)) continue;
+        this.state.set(k, 'waiting');
+        this.later.add(k);
+        this.laterWaiting.push(k);
+      }
     }
     // the main queue first (it takes the first key: the pass starts with it), then the helper
     this.pump();
-    if (compileOnHelper && this.helperRunning === 0) void this.helperLoop(compileOnHelper);
   }
 
-  /** Resolves once every planned key has been compiled or taken by the main queue and the main queue is idle. */
+  /** Resolves once every planned key (not the later ones) has been compiled or taken by the main queue, and the main queue is idle. */
   planned(): Promise<void> {
-    if (!this.planning && !this.mainBusy) return Promise.resolve();
+    if (!this.plannedPending && !this.mainBusy) return Promise.resolve();
     return new Promise((resolve) => this.planWaiters.push(resolve));
   }
 
@@ -144,12 +177,13 @@ export class GatedQueue {
         if (op.kind === 'submit') {
           this.queue.submit([op.buffer]);
           sent = true;
+          if (this.unseen.size > 0) for (const k of op.keys) this.unseen.delete(k);
         } else if (op.kind === 'write') this.queue.writeBuffer(op.buffer, op.offset, op.data);
         else op.fn();
       }
       if (this.ops.length === 0) this.drainWaiters.splice(0).forEach((w) => w());
-      if (!sent && !this.mainBusy && this.ops.length === 0) {
-        // nothing to run: compile the next waiting key here
+      if (!sent && !this.mainBusy) {
+        // nothing to run (nothing held, or what is held waits for the helper): compile the next waiting key here
         const k = this.waitingKeys[0];
         if (k !== undefined) {
           this.take(k, 'main');
@@ -158,15 +192,23 @@ export class GatedQueue {
         }
       }
       if (sent && (this.planning || this.ops.length > 0)) this.watchMain();
-      if (!this.planning && !this.mainBusy) this.planWaiters.splice(0).forEach((w) => w());
+      if (!this.plannedPending && !this.mainBusy) this.planWaiters.splice(0).forEach((w) => w());
+      if (this.helperRunning === 0 && this.compileOnHelper) {
+        // the later keys only once the pass has used every planned pipeline and the main queue is idle
+        const passDone = !this.plannedPending && this.unseen.size === 0 && !this.mainBusy && !sent && this.ops.length === 0;
+        if (this.waitingKeys.length > 0) void this.helperLoop(this.waitingKeys, this.compileOnHelper);
+        else if (this.laterWaiting.length > 0 && passDone) void this.helperLoop(this.laterWaiting, this.compileOnHelper);
+      }
     } finally {
       this.pumping = false;
     }
   }
 
   private take(key: string, by: 'helper' | 'main'): void {
-    const i = this.waitingKeys.indexOf(key);
-    if (i >= 0) this.waitingKeys.splice(i, 1);
+    for (const list of [this.waitingKeys, this.laterWaiting]) {
+      const i = list.indexOf(key);
+      if (i >= 0) list.splice(i, 1);
+    }
     this.state.set(key, by === 'main' ? 'main' : 'helper');
     this.report[by].push(key);
   }
@@ -188,24 +230,40 @@ export class GatedQueue {
     this.pump();
   }
 
-  /** `compileOnHelper` resolves to false where there is no helper: the key goes back to the main queue, and the loop ends. */
-  private async helperLoop(compileOnHelper: (key: string) => Promise<boolean>): Promise<void> {
+  /**
+   * The helper's loop over one list (the planned keys, or the later ones): it takes the first
+   * waiting key, compiles it, and goes on until the list is empty. `compileOnHelper` resolves
+   * to false where there is no helper: a planned key goes back to the main queue, later keys
+   * are dropped (their kernels then run their own pipelines, compiled at first dispatch).
+   */
+  private async helperLoop(list: string[], compileOnHelper: (key: string) => Promise<boolean>): Promise<void> {
+    const planned = list === this.waitingKeys;
     this.helperRunning++;
     try {
       for (;;) {
-        const k = this.waitingKeys[0];
+        const k = list[0];
         if (k === undefined) return;
         this.take(k, 'helper');
+        this.helperOnPlanned = planned;
         let compiled = true;
         try {
           compiled = await compileOnHelper(k);
         } catch {
           // the main queue's first dispatch compiles it instead: slower, still right
         }
+        this.helperOnPlanned = false;
         if (!compiled) {
+          this.compileOnHelper = undefined; // no helper: never started again
           this.report.helper.pop();
-          this.state.set(k, 'waiting');
-          this.waitingKeys.unshift(k);
+          if (planned) {
+            this.state.set(k, 'waiting');
+            list.unshift(k);
+          }
+          // nobody compiles later keys but the helper
+          for (const key of [...(planned ? [] : [k]), ...this.laterWaiting.splice(0)]) {
+            this.state.delete(key);
+            this.later.delete(key);
+          }
           return;
         }
         this.state.set(k, 'done');

@@ -56,17 +56,17 @@ registerKernel('slice', 'webgpu', ({ x }, a, backend) =>
   gather(backend as WebGPUBackend, x, a.size as number[], x.shape.map((_, i) => i), a.begin as number[]),
 );
 
-registerKernel('pad', 'webgpu', ({ x }, a, backend) => {
-  checkRank(x.shape, 'pad');
-  const p = a.paddings as [number, number][];
-  const shape = x.shape.map((d, i) => d + p[i][0] + p[i][1]);
-  const { out, buf, size, bytes } = newOutput(backend, shape);
-  if (size === 0) return out;
-  const lead = MAX_RANK - x.shape.length;
-  const before = [...new Array<number>(lead).fill(0), ...p.map((q) => q[0])];
+/** Pads `input` (of inShape) with `value` by `paddings` (before, after) per axis into `output`. */
+export function dispatchPad(backend: WebGPUBackend, input: GPUBuffer, inShape: readonly number[], paddings: readonly (readonly [number, number])[], output: GPUBuffer, value = 0): void {
+  checkRank(inShape, 'pad');
+  const shape = inShape.map((d, i) => d + paddings[i][0] + paddings[i][1]);
+  const size = shape.reduce((p, d) => p * d, 1);
+  if (size === 0) return;
+  const lead = MAX_RANK - inShape.length;
+  const before = [...new Array<number>(lead).fill(0), ...paddings.map((q) => q[0])];
   // words: out shape (6), in shape (6), in strides (6), pad before (6), value
-  const params = packParams([...padShape(shape), ...padShape(x.shape), ...padShape(stridesOf(x.shape)).map((s, i) => (i < lead ? 0 : s)), ...before, { f32: a.value as number }]);
-  (backend as WebGPUBackend).dispatch({
+  const params = packParams([...padShape(shape), ...padShape(inShape), ...padShape(stridesOf(inShape)).map((st, i) => (i < lead ? 0 : st)), ...before, { f32: value }]);
+  backend.dispatch({
     key: 'pad',
     source: () => `${bindings(1, 4 * MAX_RANK + 1)}
 ${entry1d(WG)}
@@ -82,12 +82,21 @@ ${entry1d(WG)}
   }
   out[gid] = select(PF(${4 * MAX_RANK}u), in0[idx], inside);
 }`,
-    inputs: [bufferOf(x)],
-    output: buf,
-    outputBytes: bytes,
+    inputs: [input],
+    output,
+    outputBytes: size * 4,
     uniforms: params,
     workgroups: Math.ceil(size / WG),
   });
+}
+
+registerKernel('pad', 'webgpu', ({ x }, a, backend) => {
+  checkRank(x.shape, 'pad');
+  const p = a.paddings as [number, number][];
+  const shape = x.shape.map((d, i) => d + p[i][0] + p[i][1]);
+  const { out, buf, size } = newOutput(backend, shape);
+  if (size === 0) return out;
+  dispatchPad(backend as WebGPUBackend, bufferOf(x), x.shape, p, buf, a.value as number);
   return out;
 });
 
