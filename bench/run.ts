@@ -8,7 +8,7 @@
  * --full runs the 40-step pattern at 150x150 and the whole 40-step 8x8 grid (hours on a
  * software driver); without it those two are run at 64x64 and as one step of 40.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as cs from '../src/index.ts';
@@ -68,6 +68,11 @@ if (o.merge) {
   Object.assign(results, full);
 }
 const base = join(o.out!, only && !o.merge ? `${slug}.partial` : slug);
+// a full run replaces the warm rows; the cold-start table (`--cold`, measured separately) stays
+if (!o.merge && !only && existsSync(`${base}.json`)) {
+  const before = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as BenchResults;
+  if (before.cold) results.cold = before.cold;
+}
 writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(`${base}.md`, `${markdownTable(results)}\n`);
 writeFileSync(`${base}.svg`, svgChart(results));
