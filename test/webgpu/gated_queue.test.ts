@@ -179,36 +179,43 @@ function smallPass(): cs.Tensor[] {
   return [value, ...grads];
 }
 
+/** The pipeline keys of the dispatches fn makes, in order, and what it returns (kept). */
+function dispatchKeysOf(fn: () => cs.Tensor[]): { keys: string[]; out: cs.Tensor[] } {
+  const keys: string[] = [];
+  const orig = gpu.dispatch.bind(gpu);
+  gpu.dispatch = (d) => {
+    keys.push(d.key);
+    orig(d);
+  };
+  try {
+    return { keys, out: cs.tidy(fn) };
+  } finally {
+    gpu.dispatch = orig;
+  }
+}
+
+/** The values of tensors, which are then disposed. */
+async function valuesOf(ts: cs.Tensor[]): Promise<Float32Array[]> {
+  const v = await Promise.all(ts.map((t) => t.data()));
+  cs.dispose(ts);
+  return v;
+}
+
 describe('a pass started while its pipelines compile', () => {
   it('computes the same values as with every pipeline compiled, and compiles each pipeline once', async () => {
     cs.engine.useBackend(gpu);
-    const reference = cs.tidy(smallPass);
-    const want = await Promise.all(reference.map((t) => t.data()));
-    cs.dispose(reference);
+    const ref = dispatchKeysOf(smallPass);
+    const want = await valuesOf(ref.out);
     // forget the pass's pipelines, so that prepareKernels plans them again
     const pipelines = (gpu as unknown as { pipelines: Map<string, GPUComputePipeline> }).pipelines;
-    const seen: string[] = [];
-    const orig = gpu.dispatch.bind(gpu);
-    gpu.dispatch = (d) => {
-      seen.push(d.key);
-      orig(d);
-    };
-    try {
-      cs.dispose(cs.tidy(smallPass));
-    } finally {
-      gpu.dispatch = orig;
-    }
-    await gpu.sync();
-    const keys = new Set(seen);
+    const keys = new Set(ref.keys);
     for (const k of keys) pipelines.delete(k);
     const gate = (gpu as unknown as { gate: GatedQueue }).gate;
     gate.takeReport();
     const r = await prepareKernels(smallPass, { tune: false }); // not waiting: the pass goes at once
     expect(r.compiled).toBe(keys.size);
     const before = gpu.stats.pipelinesCompiled;
-    const got = cs.tidy(smallPass);
-    const values = await Promise.all(got.map((t) => t.data()));
-    cs.dispose(got);
+    const values = await valuesOf(cs.tidy(smallPass));
     expect(gpu.stats.pipelinesCompiled).toBe(before); // the pass created none of its own
     values.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(want[i])));
     await gate.planned();
@@ -221,21 +228,9 @@ describe('a pass started while its pipelines compile', () => {
 
   it('a pass whose pipelines are held back one at a time computes the same values, bit for bit', async () => {
     cs.engine.useBackend(gpu);
-    const reference = cs.tidy(smallPass);
-    const want = await Promise.all(reference.map((t) => t.data()));
-    cs.dispose(reference);
-    const seen: string[] = [];
-    const orig = gpu.dispatch.bind(gpu);
-    gpu.dispatch = (d) => {
-      seen.push(d.key);
-      orig(d);
-    };
-    try {
-      cs.dispose(cs.tidy(smallPass));
-    } finally {
-      gpu.dispatch = orig;
-    }
-    await gpu.sync();
+    const ref = dispatchKeysOf(smallPass);
+    const want = await valuesOf(ref.out);
+    const seen = ref.keys;
     // the pass's keys planned again (the gate forgets them first), with a helper by hand that holds each one until released
     const gate = (gpu as unknown as { gate: GatedQueue }).gate;
     const helper = helperByHand();
@@ -273,25 +268,11 @@ describe('a first layer on RGB input runs on a stand-in while its own tile compi
   };
   const gate = () => (gpu as unknown as { gate: GatedQueue }).gate;
   const pipelines = () => (gpu as unknown as { pipelines: Map<string, GPUComputePipeline> }).pipelines;
-  function keysOf(fn: () => cs.Tensor[]): { keys: string[]; out: cs.Tensor[] } {
-    const keys: string[] = [];
-    const orig = gpu.dispatch.bind(gpu);
-    gpu.dispatch = (d) => {
-      keys.push(d.key);
-      orig(d);
-    };
-    try {
-      return { keys, out: cs.tidy(fn) };
-    } finally {
-      gpu.dispatch = orig;
-    }
-  }
 
   it('equal bit for bit to the first layer on its own tile, which takes over once the helper has compiled it', async () => {
     cs.engine.useBackend(gpu);
-    const ref = keysOf(pass(2));
-    const want = await Promise.all(ref.out.map((t) => t.data()));
-    cs.dispose(ref.out);
+    const ref = dispatchKeysOf(pass(2));
+    const want = await valuesOf(ref.out);
     const own = ref.keys[0]; // the first layer's own tile (the loop tile: 3 channels do not fit the subgroup tile)
     const subgroupTile = ref.keys[1];
     expect(own).not.toBe(subgroupTile);
@@ -302,32 +283,30 @@ describe('a first layer on RGB input runs on a stand-in while its own tile compi
     for (const k of new Set(ref.keys)) (gate() as unknown as { state: Map<string, string> }).state.delete(k);
     await prepareKernels(pass(2), { tune: false });
     expect(gate().holdsLater(own)).toBe(true);
-    const first = keysOf(pass(2));
+    const first = dispatchKeysOf(pass(2));
     expect(first.keys).not.toContain(own); // the first layer ran on the stand-in: pad, pad, the subgroup tile
     expect(first.keys.slice(0, 3)).toEqual(['pad', 'pad', subgroupTile]);
-    const got = await Promise.all(first.out.map((t) => t.data()));
-    cs.dispose(first.out);
+    const got = await valuesOf(first.out);
     got.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(want[i])));
-    // after the pass the helper compiles the loop tile; then the layer runs on it again
-    for (let i = 0; i < 600 && gate().holdsLater(own); i++) await new Promise((r) => setTimeout(r, 50));
+    // after the pass the helper compiles the loop tile (however long that takes); then the layer runs on it again
+    await gate().settled();
     expect(gate().holdsLater(own)).toBe(false);
-    const after = keysOf(pass(2));
+    const after = dispatchKeysOf(pass(2));
     expect(after.keys[0]).toBe(own);
-    const again = await Promise.all(after.out.map((t) => t.data()));
-    cs.dispose(after.out);
+    const again = await valuesOf(after.out);
     again.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(want[i])));
   });
 
   it('not where the pass has no other use for the subgroup tile: the stand-in would be a compile of its own', async () => {
     cs.engine.useBackend(gpu);
-    const ref = keysOf(pass(1));
+    const ref = dispatchKeysOf(pass(1));
     cs.dispose(ref.out);
     await gpu.sync();
     for (const k of new Set(ref.keys)) pipelines().delete(k);
     for (const k of new Set(ref.keys)) (gate() as unknown as { state: Map<string, string> }).state.delete(k);
     await prepareKernels(pass(1), { tune: false });
     expect(gate().holdsLater(ref.keys[0])).toBe(false);
-    const first = keysOf(pass(1));
+    const first = dispatchKeysOf(pass(1));
     cs.dispose(first.out);
     expect(first.keys).toEqual(ref.keys);
     await gpu.sync();

@@ -55,6 +55,7 @@ export class GatedQueue {
   private busyGeneration = 0;
   private drainWaiters: (() => void)[] = [];
   private planWaiters: (() => void)[] = [];
+  private settleWaiters: (() => void)[] = [];
   private helperRunning = 0;
   private report: CompilePlanReport = { helper: [], main: [] };
   private pumping = false;
@@ -116,6 +117,12 @@ export class GatedQueue {
   planned(): Promise<void> {
     if (!this.plannedPending && !this.mainBusy) return Promise.resolve();
     return new Promise((resolve) => this.planWaiters.push(resolve));
+  }
+
+  /** Resolves once nothing is left to compile: planned keys, later ones and whatever the helper is on. */
+  settled(): Promise<void> {
+    if (!this.planning && !this.mainBusy) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
   }
 
   /** Who compiled what since the last call. */
@@ -193,6 +200,7 @@ export class GatedQueue {
       }
       if (sent && (this.planning || this.ops.length > 0)) this.watchMain();
       if (!this.plannedPending && !this.mainBusy) this.planWaiters.splice(0).forEach((w) => w());
+      if (!this.planning && !this.mainBusy) this.settleWaiters.splice(0).forEach((w) => w());
       if (this.helperRunning === 0 && this.compileOnHelper) {
         // the later keys only once the pass has used every planned pipeline and the main queue is idle
         const passDone = !this.plannedPending && this.unseen.size === 0 && !this.mainBusy && !sent && this.ops.length === 0;
