@@ -435,6 +435,14 @@ export class WebGPUBackend implements Backend {
     return c;
   }
 
+  /** Records fn for prepare: with stand-ins where the rest of the pass compiles their pipeline anyway, else again without. */
+  private recordPass(fn: () => unknown): Recording {
+    const rec = this.record(fn);
+    if (standInsPay(rec)) return rec;
+    this.releaseHeld(rec.held);
+    return this.record(fn, false);
+  }
+
   /** Releases a recording's held buffers, once (the list is emptied: a second call releases nothing). */
   private releaseHeld(held: GpuBuffer[]): void {
     for (const h of held.splice(0)) this.storage.release(h.buffer, this.epoch);
@@ -450,13 +458,7 @@ export class WebGPUBackend implements Backend {
    */
   async prepare(fn: () => unknown, o: PrepareOptions = {}): Promise<PrepareReport> {
     const t0 = performance.now();
-    let rec = this.record(fn);
-    // stand-ins only where the rest of the pass compiles their pipeline anyway
-    let standIns = standInsPay(rec);
-    if (!standIns) {
-      this.releaseHeld(rec.held);
-      rec = this.record(fn, false);
-    }
+    let rec = this.recordPass(fn);
     let tuned: string[] = [];
     // an adapter with a committed table is not tuned at run time; one with a cached table is, for shapes it lacks
     if (o.tune && this.tuning !== 'committed table' && rec.dispatches.some((d) => d.tune)) {
@@ -467,13 +469,7 @@ export class WebGPUBackend implements Backend {
         this.releaseHeld(rec.held);
       }
       // the tiles may have changed: record again for the pipelines the pass will really use
-      if (tuned.length > 0) {
-        rec = this.record(fn, standIns);
-        if (standIns && !standInsPay(rec)) {
-          this.releaseHeld(rec.held);
-          rec = this.record(fn, (standIns = false));
-        }
-      }
+      if (tuned.length > 0) rec = this.recordPass(fn);
     }
     this.releaseHeld(rec.held);
     const byKey = new Map<string, Dispatch>();
